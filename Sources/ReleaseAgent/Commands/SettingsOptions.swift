@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+
+/// The settings every command accepts as flags; they win over the environment and the config file.
+public struct SettingsOptions: ParsableArguments {
+    public init() {}
+
+    @Option(help: "Config file (default: $RELEASE_AGENT_CONFIG, else ./release-agent.toml).") var config: String?
+    @Option(help: "Deploy root.") var root: String?
+    @Option(help: "Remote: a path, file://, https:// or ssh:// URL.") var repo: String?
+    @Option(help: "Branch to follow (default main).") var branch: String?
+    @Option(help: "Ready releases kept on disk (default 5).") var keepReleases: String?
+    @Option(help: "Shell command run in the release dir.") var build: String?
+    @Option(help: "Build timeout (default 10m).") var buildTimeout: String?
+    @Option(help: "Comma-separated paths linked from ROOT/shared.") var shared: String?
+    @Option(help: "Health check URL.") var healthUrl: String?
+    @Option(help: "Health check host:port.") var healthTcp: String?
+    @Option(help: "Health check gives up after (default 30s).") var healthTimeout: String?
+    @Option(help: "Pause between health attempts (default 500ms).") var healthInterval: String?
+    @Option(help: "Substring the health body must contain.") var healthExpect: String?
+    @Option(help: "Passes in a row that count as healthy (default 1).") var healthSuccesses: String?
+    @Option(help: "restart or blue-green.") var strategy: String?
+    @Option(help: "Blue-green ports, e.g. 5000,6000.") var slots: String?
+    @Option(help: "Where hooks are looked up (default ROOT/hooks).") var hooksDir: String?
+    @Option(help: "Hook timeout (default 2m).") var hookTimeout: String?
+    @Option(help: "serve: address of the HTTP endpoint.") var listen: String?
+    @Option(help: "serve: file holding the webhook secret.") var webhookSecretFile: String?
+    @Option(help: "serve: poll period, 0 turns polling off.") var pollInterval: String?
+    @Option(help: "SSH private key for ssh remotes.") var sshKey: String?
+    @Option(help: "File holding an https token.") var tokenFile: String?
+    @Option(help: "Comma-separated releases prune never removes.") var pin: String?
+    @Option(help: "Wait this long for the lock instead of exit 75.") var wait: String?
+    @Flag(inversion: .prefixedNo, help: "serve: accept unsigned webhooks (testing only).") var allowUnsigned: Bool?
+    @Option(help: "serve: SIGTERM grace for a running deploy.") var shutdownGrace: String?
+    @Option(help: "serve: token for /healthz.") var healthToken: String?
+    @Option(help: "serve: token for /metrics.") var metricsToken: String?
+    @Flag(inversion: .prefixedNo, help: "Refuse non-fast-forward moves of the branch.") var refuseForcePush: Bool?
+    @Option(help: "Refuse to check out below this free space, e.g. 500M.") var minFreeSpace: String?
+    @Option(help: "text or json.") var logFormat: String?
+    @Option(help: "serve: PID file.") var pidFile: String?
+
+    var flagValues: [String: RawValue] {
+        let pairs: [(String, String?)] = [
+            ("root", root), ("repo", repo), ("branch", branch), ("keep-releases", keepReleases), ("build", build),
+            ("build-timeout", buildTimeout), ("shared", shared), ("health-url", healthUrl), ("health-tcp", healthTcp),
+            ("health-timeout", healthTimeout), ("health-interval", healthInterval), ("health-expect", healthExpect),
+            ("health-successes", healthSuccesses), ("strategy", strategy), ("slots", slots), ("hooks-dir", hooksDir),
+            ("hook-timeout", hookTimeout), ("listen", listen), ("webhook-secret-file", webhookSecretFile),
+            ("poll-interval", pollInterval), ("ssh-key", sshKey), ("token-file", tokenFile), ("pin", pin),
+            ("wait", wait), ("allow-unsigned", allowUnsigned.map { $0 ? "true" : "false" }),
+            ("shutdown-grace", shutdownGrace), ("health-token", healthToken), ("metrics-token", metricsToken),
+            ("refuse-force-push", refuseForcePush.map { $0 ? "true" : "false" }), ("min-free-space", minFreeSpace),
+            ("log-format", logFormat), ("pid-file", pidFile),
+        ]
+        var result: [String: RawValue] = [:]
+        for case let (name, value?) in pairs { result[name] = .scalar(value) }
+        return result
+    }
+
+    /// Flags, then environment, then the config file; checked before anything touches the disk.
+    public func resolve() throws -> Settings {
+        let raw = try ConfigSources.merge(
+            flags: flagValues, configFlag: config, environment: ProcessInfo.processInfo.environment,
+            cwd: FileManager.default.currentDirectoryPath)
+        return try Settings(raw: raw)
+    }
+}

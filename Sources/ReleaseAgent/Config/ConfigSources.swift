@@ -1,0 +1,97 @@
+import Foundation
+import TOMLKit
+
+/// Reads settings from flags, the environment and the TOML file, in that order of precedence.
+public enum ConfigSources {
+    /// Merges the three sources; the first that names a setting wins.
+    public static func merge(
+        flags: [String: RawValue], configFlag: String?, environment: [String: String], cwd: String
+    ) throws -> [String: RawSetting] {
+        var merged: [String: RawSetting] = [:]
+        if let file = try configFile(flag: configFlag, environment: environment, cwd: cwd) {
+            for (name, value) in try loadTOML(file) {
+                merged[name] = RawSetting(
+                    value: value, origin: "\(file) (\(name.replacingOccurrences(of: "-", with: "_")))",
+                    baseDirectory: (file as NSString).deletingLastPathComponent)
+            }
+        }
+        for name in SettingNames.all.keys {
+            let variable = SettingNames.environmentName(name)
+            if let value = environment[variable] {
+                merged[name] = RawSetting(value: .scalar(value), origin: "$\(variable)", baseDirectory: cwd)
+            }
+        }
+        for (name, value) in flags {
+            merged[name] = RawSetting(value: value, origin: "--\(name)", baseDirectory: cwd)
+        }
+        return merged
+    }
+
+    /// `--config FILE`, else `$RELEASE_AGENT_CONFIG`, else `./release-agent.toml` when it exists.
+    static func configFile(flag: String?, environment: [String: String], cwd: String) throws -> String? {
+        if let named = flag ?? environment["RELEASE_AGENT_CONFIG"] {
+            let path = named.hasPrefix("/") ? named : cwd + "/" + named
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw AgentError.usage("the config file \(named) cannot be read; check the path given to --config")
+            }
+            return path
+        }
+        let local = cwd + "/release-agent.toml"
+        return FileManager.default.fileExists(atPath: local) ? local : nil
+    }
+
+    /// Top-level keys use `_` for `-`; a table groups keys: `[health] url` is `health-url`,
+    /// and `[build] command` is `build`.
+    public static func loadTOML(_ path: String) throws -> [String: RawValue] {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw AgentError.usage("the config file \(path) cannot be read as UTF-8 text; fix its encoding")
+        }
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            throw AgentError.usage(
+                "the config file \(path) is not valid TOML at line \(error.source.begin.line): \(error.description)")
+        }
+        var result: [String: RawValue] = [:]
+        for (key, value) in table {
+            let name = key.replacingOccurrences(of: "_", with: "-")
+            if let group = value.table {
+                for (innerKey, innerValue) in group {
+                    let inner = innerKey.replacingOccurrences(of: "_", with: "-")
+                    let full = inner == "command" ? name : "\(name)-\(inner)"
+                    result[full] = try convert(innerValue, name: full, file: path, key: "[\(key)] \(innerKey)")
+                }
+            } else {
+                result[name] = try convert(value, name: name, file: path, key: key)
+            }
+        }
+        return result
+    }
+
+    private static func convert(_ value: TOMLValueConvertible, name: String, file: String, key: String) throws
+        -> RawValue
+    {
+        guard SettingNames.all[name] != nil else {
+            throw AgentError.usage(
+                "unknown setting '\(key)' in \(file); see releases.example/release-agent.toml for the known ones")
+        }
+        if let array = value.array {
+            var items: [String] = []
+            for element in array {
+                if let text = element.string {
+                    items.append(text)
+                } else if let number = element.int {
+                    items.append(String(number))
+                } else {
+                    throw AgentError.usage("'\(key)' in \(file) must be a list of strings or numbers")
+                }
+            }
+            return .list(items)
+        }
+        if let text = value.string { return .scalar(text) }
+        if let flag = value.bool { return .scalar(flag ? "true" : "false") }
+        if let number = value.int { return .scalar(String(number)) }
+        if let number = value.double { return .scalar(String(number)) }
+        throw AgentError.usage("'\(key)' in \(file) has a type release-agent does not take; use a string")
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// Reads one typed value at a time from the merged raw settings.
+struct SettingReader {
+    let raw: [String: RawSetting]
+
+    func origin(_ name: String) -> String { raw[name]?.origin ?? "--\(name)" }
+
+    private func bad(_ name: String, _ text: String, _ expected: String) -> AgentError {
+        AgentError.usage("\(name) '\(text)' from \(origin(name)) is not \(expected)")
+    }
+
+    func string(_ name: String) throws -> String? {
+        guard let setting = raw[name] else { return nil }
+        switch setting.value {
+        case .scalar(let text): return text
+        case .list: throw AgentError.usage("\(name) from \(setting.origin) must be a single value, not a list")
+        }
+    }
+
+    func list(_ name: String) throws -> [String] { raw[name]?.value.items ?? [] }
+
+    func path(_ name: String) throws -> String? {
+        guard let text = try string(name), let setting = raw[name] else { return nil }
+        guard !text.isEmpty else { throw bad(name, text, "a path") }
+        let absolute = text.hasPrefix("/") ? text : setting.baseDirectory + "/" + text
+        return (absolute as NSString).standardizingPath
+    }
+
+    /// A local repository path is made absolute against its source; URLs stay as given.
+    func remote(_ text: String, _ name: String) throws -> String {
+        guard !text.isEmpty else { throw bad(name, text, "a repository path or URL") }
+        if text.contains("://") && !text.hasPrefix("file://") { return text }
+        if text.range(of: #"^[^/]+@[^/]+:"#, options: .regularExpression) != nil { return text }
+        let path = text.hasPrefix("file://") ? String(text.dropFirst(7)) : text
+        let base = raw[name]?.baseDirectory ?? FileManager.default.currentDirectoryPath
+        return ((path.hasPrefix("/") ? path : base + "/" + path) as NSString).standardizingPath
+    }
+
+    func integer(_ name: String, minimum: Int) throws -> Int? {
+        guard let text = try string(name) else { return nil }
+        guard let value = Int(text), value >= minimum else { throw bad(name, text, "a whole number >= \(minimum)") }
+        return value
+    }
+
+    func duration(_ name: String) throws -> Duration? {
+        guard let text = try string(name) else { return nil }
+        guard let value = DurationParser.parse(text) else {
+            throw bad(name, text, "a duration such as 500ms, 30s, 10m or 1h")
+        }
+        return value
+    }
+
+    func bool(_ name: String) throws -> Bool? {
+        guard let text = try string(name) else { return nil }
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw bad(name, text, "true or false")
+        }
+    }
+
+    /// `500M`, `2G`, `1024`: bytes.
+    func size(_ name: String) throws -> UInt64? {
+        guard let text = try string(name) else { return nil }
+        let units: [(String, UInt64)] = [("K", 1 << 10), ("M", 1 << 20), ("G", 1 << 30), ("T", 1 << 40)]
+        var number = text.uppercased().replacingOccurrences(of: "IB", with: "").replacingOccurrences(of: "B", with: "")
+        var scale: UInt64 = 1
+        for (suffix, factor) in units where number.hasSuffix(suffix) {
+            number.removeLast()
+            scale = factor
+        }
+        guard let value = UInt64(number.trimmingCharacters(in: .whitespaces)) else {
+            throw bad(name, text, "a size such as 500M or 2G")
+        }
+        return value * scale
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+
+/// What to deploy: the branch head, a named commit, or a ref.
+public struct DeployRequest: Sendable {
+    public enum Target: Sendable {
+        case branchHead
+        case sha(String)
+        case ref(String)
+    }
+
+    public var target: Target = .branchHead
+    public var force = false
+    public var trigger = "cli"
+
+    public init(target: Target = .branchHead, force: Bool = false, trigger: String = "cli") {
+        self.target = target
+        self.force = force
+        self.trigger = trigger
+    }
+}
+
+public enum DeployResult: Equatable, Sendable {
+    case deployed(String)
+    case alreadyCurrent(String)
+}
+
+/// fetch -> checkout -> build -> activate -> prune, under the lock.
+public struct Deploy {
+    let operation: Operation
+
+    public init(operation: Operation) { self.operation = operation }
+
+    public func run(_ request: DeployRequest) throws -> DeployResult {
+        let settings = operation.settings
+        let url = try RemoteURL.normalize(try settings.requireRepo())
+        return try operation.locked("deploy") {
+            let started = ContinuousClock.now
+            let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
+            let target = try timed("fetch") { () throws -> (CommitID, String) in
+                let progress = operation.output.progress("fetch")
+                let head = try cache.fetch(branch: settings.branch, progress: progress)
+                switch request.target {
+                case .branchHead:
+                    return (head, "\(settings.branch) at \(head.short)")
+                case .sha(let prefix):
+                    guard let id = try cache.lookup(prefix: prefix) else {
+                        throw AgentError.usage(
+                            "commit \(prefix) is not in the fetched history of \(settings.branch); check --sha or use --ref"
+                        )
+                    }
+                    return (id, "\(id.short) (asked for \(prefix))")
+                case .ref(let ref):
+                    let id = try cache.fetch(ref: ref, progress: progress)
+                    return (id, "\(ref) at \(id.short)")
+                }
+            }.0
+            let current = operation.layout.currentSHA()
+            if target.hex == current && !request.force {
+                operation.output.line("deploy   \(target.short) is already live; nothing to do")
+                return .alreadyCurrent(target.hex)
+            }
+            let nonFastForward = try checkFastForward(
+                cache: cache, current: current, target: target, force: request.force)
+            let info = cache.info(target)
+            do {
+                try ensureBuilt(target, info: info, cache: cache, previous: current)
+            } catch let error as AgentError where error.kind == .failed {
+                var event = HistoryEvent(event: .deploy, result: .failed, sha: target.hex, previous: current)
+                event.trigger = request.trigger
+                event.reason = error.message
+                event.stage = "build"
+                event.subject = info?.subject
+                event.seconds = (ContinuousClock.now - started).seconds
+                try? operation.history.append(event)
+                throw error
+            }
+            try timed("activate") { () throws -> ((), String) in
+                try operation.layout.swapCurrent(to: target.hex)
+                try operation.recordActivation(of: target.hex, previous: current, quarantinePrevious: nil)
+                return ((), "current -> releases/\(target.hex)")
+            }
+            var event = HistoryEvent(event: .deploy, result: .ok, sha: target.hex, previous: current)
+            event.trigger = request.trigger
+            event.subject = info?.subject
+            event.nonFastForward = nonFastForward ? true : nil
+            event.seconds = (ContinuousClock.now - started).seconds
+            try operation.history.append(event)
+            let removed = try operation.prune(keep: settings.keepReleases)
+            if !removed.isEmpty {
+                operation.output.line(
+                    "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
+                )
+            }
+            return .deployed(target.hex)
+        }
+    }
+
+    /// Reports (or with refuse-force-push, refuses) a branch that moved non-fast-forward.
+    private func checkFastForward(cache: GitCache, current: String?, target: CommitID, force: Bool) throws -> Bool {
+        guard let current, let currentID = CommitID(hex: current), cache.info(currentID) != nil else { return false }
+        if cache.isFastForward(from: currentID, to: target) { return false }
+        if operation.settings.refuseForcePush && !force {
+            throw AgentError.failed(
+                "\(target.short) does not descend from the live \(currentID.short) (a force push) and refuse-force-push is set; deploy with --force to accept it"
+            )
+        }
+        operation.output.line(
+            "deploy   note: \(target.short) does not descend from the live \(currentID.short) (non-fast-forward)")
+        return true
+    }
+
+    /// Leaves `releases/<sha>` complete and `ready`: reuses a ready one, else checks out and builds.
+    private func ensureBuilt(_ id: CommitID, info: CommitInfo?, cache: GitCache, previous: String?) throws {
+        let layout = operation.layout
+        let records = operation.records
+        let dir = layout.release(id.hex)
+        if let record = records.read(id.hex), record.state.isComplete, FileSystem.isDirectory(dir) {
+            operation.output.line("build    skipped: \(id.short) is ready on disk")
+            return
+        }
+        try FileSystem.removeTree(dir)
+        if let minimum = operation.settings.minFreeSpace, let free = FileSystem.freeBytes(at: layout.releases),
+            free < minimum
+        {
+            throw AgentError.failed(
+                "only \(free / 1_048_576) MiB free under \(layout.releases), below min-free-space (\(minimum / 1_048_576) MiB); free space or run prune"
+            )
+        }
+        var record = ReleaseRecord(sha: id.hex, state: .building, log: layout.log(id.hex))
+        record.commit = info
+        record.bootID = BootID.current
+        try records.write(record)
+        unlink(layout.log(id.hex))
+        do {
+            let checkout = try timed("checkout") { () throws -> (Duration, String) in
+                let start = ContinuousClock.now
+                guard mkdir(dir, 0o755) == 0 else {
+                    throw AgentError.failed("cannot create \(dir): \(FileSystem.errnoText()); check permissions")
+                }
+                try cache.checkout(id, into: dir, progress: operation.output.progress("checkout"))
+                try Data((id.hex + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/REVISION"))
+                try SharedLinks(layout: layout).link(operation.settings.shared, into: dir)
+                return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)")
+            }
+            let build = try timed("build") { () throws -> (Duration, String) in
+                let start = ContinuousClock.now
+                guard let command = operation.settings.build else { return (.zero, "no build command") }
+                let env = StepRunner.environment(
+                    event: "build", sha: id.hex, layout: layout, branch: operation.settings.branch, previous: previous)
+                let outcome = try StepRunner(operation: operation, sha: id.hex).run(
+                    stage: "build", command: command, timeout: operation.settings.buildTimeout, environment: env)
+                guard outcome.succeeded else {
+                    let reason =
+                        outcome == .timedOut
+                        ? "the build timed out after \(operation.settings.buildTimeout.short)"
+                        : "the build failed (\(outcome.text))"
+                    throw AgentError.failed("\(reason); current is unchanged; see \(layout.log(id.hex))")
+                }
+                return (ContinuousClock.now - start, "ok")
+            }
+            FileSystem.syncDirectory(dir)
+            try records.move(id.hex, to: .ready) { record in
+                record.readyAt = Date().timeIntervalSince1970
+                record.checkoutSeconds = checkout.0.seconds
+                record.buildSeconds = build.0.seconds
+            }
+        } catch let error as AgentError {
+            try? records.move(id.hex, to: .failed) { record in
+                record.failure = error.message
+                record.quarantine = "build failed"
+                record.pgid = nil
+            }
+            throw AgentError.failed(error.message)
+        }
+    }
+
+    /// Runs a stage and prints its line with the duration.
+    @discardableResult
+    private func timed<T>(_ stage: String, _ body: () throws -> (T, String)) throws -> (T, String) {
+        let start = ContinuousClock.now
+        let result = try body()
+        operation.output.stage(stage, ContinuousClock.now - start, result.1)
+        return result
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// What every locked operation shares: the settings, the store, and the lock.
+public struct Operation {
+    public let settings: Settings
+    public let layout: Layout
+    public let records: RecordStore
+    public let history: History
+    public let output: Output
+
+    public init(settings: Settings, output: Output) {
+        self.settings = settings
+        self.layout = settings.layout
+        self.records = RecordStore(layout: settings.layout)
+        self.history = History(path: settings.layout.history)
+        self.output = output
+    }
+
+    /// Creates the layout, takes the lock (exit 75 when busy, or waits `wait`), repairs
+    /// what a crash left, then runs `body`. The lock is released when `body` returns.
+    public func locked<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        try layout.create()
+        guard let lock = try FileLock.acquire(layout.lock, wait: settings.wait) else {
+            throw AgentError(
+                .busy,
+                "another deploy, rollback or prune holds \(layout.lock); try again later or pass --wait DURATION")
+        }
+        defer { withExtendedLifetime(lock) {} }
+        Recovery(operation: self).run()
+        return try body()
+    }
+
+    /// Complete releases with their directory on disk, by sha.
+    public func completeOnDisk() -> [String: ReleaseRecord] {
+        let dirs = Set(records.directories())
+        var result: [String: ReleaseRecord] = [:]
+        for record in records.all() where record.state.isComplete && dirs.contains(record.sha) {
+            result[record.sha] = record
+        }
+        return result
+    }
+
+    /// Marks `sha` live after a swap: it becomes active, the one before it retired.
+    func recordActivation(of sha: String, previous: String?, quarantinePrevious: String?) throws {
+        if let previous, previous != sha, records.read(previous) != nil {
+            try records.move(previous, to: .retired) { record in
+                if let reason = quarantinePrevious { record.quarantine = reason }
+            }
+        }
+        try records.move(sha, to: .active) { record in
+            record.activatedAt = Date().timeIntervalSince1970
+            record.quarantine = nil
+        }
+    }
+
+    /// Removes releases beyond `keep` by the store's rules; returns the removed shas.
+    func prune(keep: Int) throws -> [String] {
+        let current = layout.currentSHA()
+        let previous = Policies.previous(activations: History.activations(history.read()), current: current)
+        let onDisk = Set(records.directories())
+        let candidates = records.all().filter { onDisk.contains($0.sha) }
+        let victims = Policies.pruneVictims(
+            records: candidates, current: current, previous: previous, pins: settings.pin, keep: keep)
+        for sha in victims {
+            try FileSystem.removeTree(layout.release(sha))
+            unlink(layout.record(sha))
+            unlink(layout.log(sha))
+        }
+        if !victims.isEmpty { FileSystem.syncDirectory(layout.releases) }
+        return victims
+    }
+}
+
+/// Repairs what a crash left, under the lock: kills a dead agent's build, removes
+/// incomplete release dirs and stale temp links.
+struct Recovery {
+    let operation: Operation
+
+    func run() {
+        let layout = operation.layout
+        for link in layout.staleTempLinks() {
+            unlink(link)
+            operation.output.line("recover  removed stale link \(link)")
+        }
+        for sha in operation.records.directories() {
+            let record = operation.records.read(sha)
+            if let record, record.state != .building { continue }
+            if let record, let pgid = record.pgid, pgid > 1, record.bootID == BootID.current {
+                ProcessRunner.killGroup(pgid, grace: .seconds(1))
+            }
+            do {
+                try FileSystem.removeTree(layout.release(sha))
+                if record != nil { unlink(layout.record(sha)) }
+                operation.output.line("recover  removed incomplete release \(sha)")
+            } catch {
+                operation.output.line("recover  could not remove incomplete release \(sha): \(error)")
+            }
+        }
+        // A build whose dir is already gone but whose record still says building.
+        for record in operation.records.all() where record.state == .building {
+            if !FileSystem.exists(layout.release(record.sha)) { unlink(layout.record(record.sha)) }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+
+/// What `status` shows: read without the lock, so it works while a deploy runs.
+public struct StatusReport: Codable, Sendable {
+    public struct Release: Codable, Sendable {
+        public var sha: String
+        public var state: ReleaseState
+        public var current: Bool
+        public var subject: String?
+        public var author: String?
+        public var createdAt: Double
+        public var quarantine: String?
+        public var failure: String?
+        public var log: String
+    }
+
+    public var root: String
+    public var current: String?
+    public var currentProblem: String?
+    public var releases: [Release]
+    public var lastResult: HistoryEvent?
+
+    public init(layout: Layout) {
+        let records = RecordStore(layout: layout)
+        root = layout.root
+        current = layout.currentSHA()
+        if FileSystem.exists(layout.current), current == nil {
+            currentProblem = "\(layout.current) does not point into releases/; deploy or roll back to repair it"
+        } else if let current, !FileSystem.isDirectory(layout.release(current)) {
+            currentProblem = "current points at releases/\(current), which is missing; deploy or roll back to repair it"
+        }
+        let dirs = Set(records.directories())
+        releases = records.all().filter { dirs.contains($0.sha) }
+            .sorted { ($0.createdAt, $0.sha) > ($1.createdAt, $1.sha) }
+            .map { record in
+                Release(
+                    sha: record.sha, state: record.state, current: record.sha == layout.currentSHA(),
+                    subject: record.commit?.subject, author: record.commit?.author, createdAt: record.createdAt,
+                    quarantine: record.quarantine, failure: record.failure, log: record.log)
+            }
+        lastResult = History(path: layout.history).read().last
+    }
+
+    public var text: String {
+        var lines: [String] = []
+        lines.append("root:    \(root)")
+        if let current {
+            let subject = releases.first { $0.sha == current }?.subject ?? ""
+            lines.append("current: \(current)  \(subject)")
+        } else {
+            lines.append("current: none (nothing deployed yet)")
+        }
+        if let currentProblem { lines.append("warning: \(currentProblem)") }
+        if let last = lastResult {
+            let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
+            let what = "\(last.event.rawValue) \(last.result.rawValue) \(last.sha.map { String($0.prefix(12)) } ?? "")"
+            lines.append("last:    \(what) at \(when)\(last.reason.map { ": \($0)" } ?? "")")
+        }
+        lines.append("releases (\(releases.count)):")
+        for release in releases {
+            let marker = release.current ? "*" : " "
+            var line =
+                "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))  \(release.subject ?? "")"
+            if let quarantine = release.quarantine { line += "  [quarantined: \(quarantine)]" }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension HistoryEvent {
+    public var text: String {
+        let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: time))
+        var line =
+            "\(when)  \(event.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(result.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) \(sha.map { String($0.prefix(12)) } ?? "-")"
+        if let previous { line += " (from \(previous.prefix(12)))" }
+        if let subject { line += "  \(subject)" }
+        if let seconds { line += String(format: "  %.2fs", seconds) }
+        if nonFastForward == true { line += "  non-fast-forward" }
+        if let removed { line += "  removed \(removed.count)" }
+        if let reason { line += "  \(reason)" }
+        return line
+    }
+}

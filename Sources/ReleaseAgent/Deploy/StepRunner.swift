@@ -1,0 +1,83 @@
+import Foundation
+
+/// Runs a build command or hook for one release: its output goes to the release log and,
+/// prefixed with the stage, to stderr; its process group is recorded while it runs.
+struct StepRunner {
+    let operation: Operation
+    let sha: String
+
+    /// The SPEC's environment for builds and hooks, over the agent's own.
+    static func environment(
+        event: String, sha: String, layout: Layout, branch: String, previous: String?, extra: [String: String] = [:]
+    ) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["RELEASE_AGENT_EVENT"] = event
+        env["RELEASE_SHA"] = sha
+        env["RELEASE_DIR"] = layout.release(sha)
+        env["DEPLOY_ROOT"] = layout.root
+        env["BRANCH"] = branch
+        env["PREVIOUS_SHA"] = previous ?? ""
+        env["PREVIOUS_DIR"] = previous.map { layout.release($0) } ?? ""
+        env.merge(extra) { _, new in new }
+        return env
+    }
+
+    func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws -> ProcessOutcome
+    {
+        let logPath = operation.layout.log(sha)
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        defer { if fd >= 0 { close(fd) } }
+        func log(_ data: Data) {
+            guard fd >= 0 else { return }
+            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        }
+        log(Data("== \(stage) \(ISO8601DateFormatter().string(from: Date())): \(command)\n".utf8))
+        var prefixer = LinePrefixer(prefix: "\(stage)| ", output: operation.output)
+        let runner = ProcessRunner(
+            command: command, directory: operation.layout.release(sha), environment: environment, timeout: timeout)
+        let records = operation.records
+        let outcome = try runner.run(
+            started: { pid in
+                _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { record in
+                    record.pgid = pid
+                    record.bootID = BootID.current
+                }
+            },
+            output: { data in
+                log(data)
+                prefixer.feed(data)
+            })
+        prefixer.flush()
+        log(Data("== \(stage) \(outcome.text)\n".utf8))
+        _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { $0.pgid = nil }
+        return outcome
+    }
+}
+
+/// Splits output into lines and prints each with a prefix.
+struct LinePrefixer {
+    let prefix: String
+    let output: Output
+    var pending = Data()
+
+    init(prefix: String, output: Output) {
+        self.prefix = prefix
+        self.output = output
+    }
+
+    mutating func feed(_ data: Data) {
+        pending.append(data)
+        while let newline = pending.firstIndex(of: 0x0A) {
+            let line = pending[pending.startIndex..<newline]
+            output.line(prefix + String(decoding: line, as: UTF8.self))
+            pending.removeSubrange(pending.startIndex...newline)
+        }
+        if pending.count > 8192 { flush() }
+    }
+
+    mutating func flush() {
+        guard !pending.isEmpty else { return }
+        output.line(prefix + String(decoding: pending, as: UTF8.self))
+        pending.removeAll()
+    }
+}

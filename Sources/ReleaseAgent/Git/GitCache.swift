@@ -1,0 +1,89 @@
+import Foundation
+
+/// The bare cache of the remote at `ROOT/.release-agent/repo.git`: fetches only the
+/// followed branch (incrementally) and checks commits out of it.
+public final class GitCache {
+    let repository: Repository
+    public let remoteURL: String
+    let credentials: GitCredentials
+
+    public init(path: String, remoteURL: String, credentials: GitCredentials) throws {
+        self.repository = try Repository.openOrCreateBare(at: path)
+        self.remoteURL = remoteURL
+        self.credentials = credentials
+    }
+
+    static func trackingRef(_ branch: String) -> String { "refs/remotes/origin/\(branch)" }
+
+    /// Fetches `branch` and returns its head. Errors name the remote and the fix.
+    public func fetch(branch: String, progress: ProgressReporter?) throws -> CommitID {
+        let remote = try Remote.open(
+            url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
+        do {
+            try remote.fetch(refspecs: ["+refs/heads/\(branch):\(GitCache.trackingRef(branch))"])
+        } catch let error as GitError {
+            throw GitCache.explain(error, url: remoteURL)
+        }
+        guard let head = try repository.resolveReference(GitCache.trackingRef(branch)) else {
+            throw AgentError.failed("branch '\(branch)' does not exist on \(remoteURL); check the branch setting")
+        }
+        return head
+    }
+
+    /// Fetches a branch or tag named `ref` and returns the commit it points at.
+    public func fetch(ref: String, progress: ProgressReporter?) throws -> CommitID {
+        let remote = try Remote.open(
+            url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
+        let names = ref.hasPrefix("refs/") ? [ref] : ["refs/heads/\(ref)", "refs/tags/\(ref)"]
+        do {
+            try remote.fetch(refspecs: names.map { "+\($0):refs/release-agent/\($0.dropFirst(5))" })
+        } catch let error as GitError {
+            throw GitCache.explain(error, url: remoteURL)
+        }
+        for name in names {
+            let local = "refs/release-agent/\(name.dropFirst(5))"
+            if let id = try? peeledCommit(local) { return id }
+        }
+        throw AgentError.usage("ref '\(ref)' is neither a branch nor a tag on \(remoteURL); check --ref")
+    }
+
+    private func peeledCommit(_ ref: String) throws -> CommitID? {
+        guard let id = try repository.resolveReference(ref) else { return nil }
+        return try repository.lookupCommit(prefix: id.hex) ?? id
+    }
+
+    /// The branch head on the remote, without fetching (connect + ls-remote).
+    public static func remoteHead(url: String, branch: String, credentials: GitCredentials) throws -> CommitID? {
+        let remote = try Remote.open(url: url, in: nil, context: RemoteContext(credentials: credentials, progress: nil))
+        do {
+            return try remote.listReferences()["refs/heads/\(branch)"]
+        } catch let error as GitError {
+            throw explain(error, url: url)
+        }
+    }
+
+    public func lookup(prefix: String) throws -> CommitID? { try repository.lookupCommit(prefix: prefix.lowercased()) }
+
+    public func info(_ id: CommitID) -> CommitInfo? { try? repository.commitInfo(id) }
+
+    public func isFastForward(from old: CommitID, to new: CommitID) -> Bool {
+        (try? repository.isDescendant(new, of: old)) ?? false
+    }
+
+    public func checkout(_ id: CommitID, into directory: String, progress: ProgressReporter?) throws {
+        do {
+            try repository.checkout(id, into: directory, progress: progress)
+        } catch let error as GitError {
+            throw AgentError.failed(
+                "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
+        }
+    }
+
+    static func explain(_ error: GitError, url: String) -> AgentError {
+        if error.isAuth {
+            return .failed("authentication to \(url) failed (\(error.message)); check ssh-key or token-file")
+        }
+        return .failed(
+            "cannot fetch from \(url): \(error.message); check the repo setting and that the remote is reachable")
+    }
+}

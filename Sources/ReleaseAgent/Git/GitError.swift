@@ -1,0 +1,40 @@
+import CLibGit2
+
+/// A failed libgit2 call, read from `git_error_last()` right after the call.
+public struct GitError: Error, CustomStringConvertible, Sendable {
+    public let code: Int32
+    public let message: String
+    public let operation: String
+
+    public var description: String { "\(operation): \(message)" }
+
+    /// Turns a libgit2 return code into a thrown `GitError` (negative codes only).
+    @discardableResult
+    static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws -> Int32 {
+        guard code < 0 else { return code }
+        throw GitError(code: code, message: lastMessage(), operation: operation())
+    }
+
+    static func lastMessage() -> String {
+        if let error = git_error_last(), let text = error.pointee.message {
+            return String(cString: text).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return "unknown libgit2 error"
+    }
+
+    var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
+    var isAuth: Bool { code == GIT_EAUTH.rawValue || message.lowercased().contains("authentication") }
+}
+
+/// Initializes libgit2 once per process.
+enum LibGit2 {
+    private static let initialized: Bool = {
+        git_libgit2_init()
+        // The cache lives under the deploy root, which the operator owns; a root run
+        // over a deploy user's tree must not fail on safe.directory checks.
+        _ = clibgit2_disable_owner_validation()
+        return true
+    }()
+
+    static func ensureInitialized() { _ = initialized }
+}

@@ -1,0 +1,165 @@
+import CLibGit2
+import Foundation
+
+/// Credentials for a private remote. Neither is needed for a local path.
+public struct GitCredentials: Sendable {
+    public var sshKey: String?
+    public var tokenFile: String?
+
+    public init(sshKey: String? = nil, tokenFile: String? = nil) {
+        self.sshKey = sshKey
+        self.tokenFile = tokenFile
+    }
+}
+
+/// State shared with libgit2's C callbacks through their payload pointer.
+final class RemoteContext {
+    let credentials: GitCredentials
+    let progress: ProgressReporter?
+    var credentialAttempts = 0
+    var credentialError: String?
+
+    init(credentials: GitCredentials, progress: ProgressReporter?) {
+        self.credentials = credentials
+        self.progress = progress
+    }
+
+    /// Builds a credential for libgit2; each kind is offered once so a refused key ends the fetch.
+    func acquire(
+        _ out: UnsafeMutablePointer<UnsafeMutablePointer<git_credential>?>?, username: String?, allowed: UInt32
+    ) -> Int32 {
+        credentialAttempts += 1
+        if credentialAttempts > 1 { return GIT_EAUTH.rawValue }
+        if allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0, let key = credentials.sshKey {
+            let publicKey = FileManager.default.fileExists(atPath: key + ".pub") ? key + ".pub" : nil
+            return git_credential_ssh_key_new(out, username ?? "git", publicKey, key, nil)
+        }
+        if allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let file = credentials.tokenFile {
+            guard
+                let token = try? String(contentsOfFile: file, encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+            else {
+                credentialError = "cannot read a token from \(file)"
+                return GIT_EUSER.rawValue
+            }
+            return git_credential_userpass_plaintext_new(out, username ?? "x-access-token", token)
+        }
+        credentialError = "the remote asks for credentials; set ssh-key (ssh) or token-file (https)"
+        return GIT_EUSER.rawValue
+    }
+}
+
+/// Owns one `git_remote` handle; freed in `deinit`.
+final class Remote {
+    let pointer: OpaquePointer
+    let url: String
+    let context: RemoteContext
+
+    private init(pointer: OpaquePointer, url: String, context: RemoteContext) {
+        self.pointer = pointer
+        self.url = url
+        self.context = context
+    }
+
+    deinit { git_remote_free(pointer) }
+
+    /// A remote bound to `repository` (applies its config) or detached (no repository needed).
+    static func open(url: String, in repository: Repository?, context: RemoteContext) throws -> Remote {
+        LibGit2.ensureInitialized()
+        let target = try RemoteURL.normalize(url)
+        var handle: OpaquePointer?
+        if let repository {
+            try GitError.check(git_remote_create_anonymous(&handle, repository.pointer, target), "open remote \(url)")
+        } else {
+            try GitError.check(git_remote_create_detached(&handle, target), "open remote \(url)")
+        }
+        guard let handle else { throw GitError(code: -1, message: "no handle", operation: "open remote \(url)") }
+        return Remote(pointer: handle, url: url, context: context)
+    }
+
+    private func callbacks() -> git_remote_callbacks {
+        var callbacks = git_remote_callbacks()
+        git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
+        callbacks.payload = Unmanaged.passUnretained(context).toOpaque()
+        callbacks.credentials = { out, _, username, allowed, payload in
+            guard let payload else { return GIT_EUSER.rawValue }
+            let context = Unmanaged<RemoteContext>.fromOpaque(payload).takeUnretainedValue()
+            return context.acquire(out, username: username.map { String(cString: $0) }, allowed: allowed)
+        }
+        if context.progress != nil {
+            callbacks.transfer_progress = { stats, payload in
+                guard let stats, let payload else { return 0 }
+                let context = Unmanaged<RemoteContext>.fromOpaque(payload).takeUnretainedValue()
+                context.progress?.update(
+                    done: Int(stats.pointee.received_objects), total: Int(stats.pointee.total_objects))
+                return 0
+            }
+        }
+        return callbacks
+    }
+
+    /// Fetches exactly `refspecs`, no tags, and updates their destination refs.
+    func fetch(refspecs: [String]) throws {
+        var options = git_fetch_options()
+        git_fetch_options_init(&options, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        options.callbacks = callbacks()
+        options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        options.update_fetchhead = 0
+        try withStrArray(refspecs) { array in
+            var array = array
+            try check(git_remote_fetch(pointer, &array, &options, "release-agent fetch"), "fetch from \(url)")
+        }
+        context.progress?.finish()
+    }
+
+    /// The remote's refs without fetching anything (connect + ls-remote).
+    func listReferences() throws -> [String: CommitID] {
+        var callbacks = callbacks()
+        try check(git_remote_connect(pointer, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "connect to \(url)")
+        defer { git_remote_disconnect(pointer) }
+        var heads: UnsafeMutablePointer<UnsafePointer<git_remote_head>?>?
+        var count = 0
+        try check(git_remote_ls(&heads, &count, pointer), "list refs of \(url)")
+        var result: [String: CommitID] = [:]
+        for index in 0..<count {
+            guard let head = heads?[index] else { continue }
+            result[String(cString: head.pointee.name)] = CommitID(oid: head.pointee.oid)
+        }
+        return result
+    }
+
+    private func check(_ code: Int32, _ operation: String) throws {
+        guard code < 0 else { return }
+        let message = GitError.lastMessage()
+        if let reason = context.credentialError {
+            throw GitError(code: GIT_EAUTH.rawValue, message: reason, operation: operation)
+        }
+        throw GitError(code: code, message: message, operation: operation)
+    }
+}
+
+func withStrArray<T>(_ strings: [String], _ body: (git_strarray) throws -> T) rethrows -> T {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    defer { pointers.forEach { free($0) } }
+    return try pointers.withUnsafeMutableBufferPointer { buffer in
+        try body(git_strarray(strings: buffer.baseAddress, count: buffer.count))
+    }
+}
+
+/// Remote URL rules: `file://` is a local path (libgit2's file transport is ~10x slower),
+/// and a local path that does not exist is reported plainly.
+public enum RemoteURL {
+    public static func normalize(_ url: String) throws -> String {
+        var path = url
+        if path.hasPrefix("file://") { path = String(path.dropFirst("file://".count)) }
+        let isNetwork = path.contains("://") || (path.range(of: #"^[^/]+@[^/]+:"#, options: .regularExpression) != nil)
+        if isNetwork { return path }
+        if !path.hasPrefix("/") {
+            path = FileManager.default.currentDirectoryPath + "/" + path
+        }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw AgentError.usage("the repository \(url) does not exist; set repo to an existing path or a URL")
+        }
+        return path
+    }
+}

@@ -1,0 +1,110 @@
+import CLibGit2
+import Foundation
+
+/// Owns one `git_repository` handle; freed in `deinit`.
+final class Repository {
+    let pointer: OpaquePointer
+    let path: String
+
+    private init(pointer: OpaquePointer, path: String) {
+        self.pointer = pointer
+        self.path = path
+    }
+
+    deinit { git_repository_free(pointer) }
+
+    /// Opens the bare cache at `path`, creating it on first use.
+    static func openOrCreateBare(at path: String) throws -> Repository {
+        LibGit2.ensureInitialized()
+        var handle: OpaquePointer?
+        if FileManager.default.fileExists(atPath: path + "/HEAD") {
+            try GitError.check(git_repository_open_bare(&handle, path), "open the cache \(path)")
+        } else {
+            try GitError.check(git_repository_init(&handle, path, 1), "create the cache \(path)")
+        }
+        guard let handle else { throw GitError(code: -1, message: "no handle", operation: "open \(path)") }
+        return Repository(pointer: handle, path: path)
+    }
+
+    /// The commit a reference (full name) points at, or nil when it does not exist.
+    func resolveReference(_ name: String) throws -> CommitID? {
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, pointer, name)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "resolve \(name)")
+        return CommitID(oid: oid)
+    }
+
+    /// Looks up a commit by full id or unique prefix (at least 4 hex digits).
+    func lookupCommit(prefix: String) throws -> CommitID? {
+        guard prefix.count >= 4, prefix.count <= 40, prefix.allSatisfy({ $0.isHexDigit }) else { return nil }
+        var oid = git_oid()
+        guard git_oid_fromstrn(&oid, prefix, prefix.utf8.count) == 0 else { return nil }
+        var commit: OpaquePointer?
+        let rc = git_commit_lookup_prefix(&commit, pointer, &oid, prefix.utf8.count)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "look up commit \(prefix)")
+        defer { git_commit_free(commit) }
+        guard let commit, let id = git_commit_id(commit) else { return nil }
+        return CommitID(oid: id.pointee)
+    }
+
+    func commitInfo(_ id: CommitID) throws -> CommitInfo {
+        var oid = id.oid
+        var commit: OpaquePointer?
+        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "read commit \(id.short)")
+        defer { git_commit_free(commit) }
+        let author = git_commit_author(commit)
+        let name = author.flatMap { $0.pointee.name.map { String(cString: $0) } } ?? ""
+        let summary = git_commit_summary(commit).map { String(cString: $0) } ?? ""
+        return CommitInfo(id: id, author: name, date: Int64(git_commit_time(commit)), subject: summary)
+    }
+
+    /// True when `descendant` has `ancestor` in its history (a fast-forward move).
+    func isDescendant(_ descendant: CommitID, of ancestor: CommitID) throws -> Bool {
+        if descendant == ancestor { return true }
+        var a = descendant.oid
+        var b = ancestor.oid
+        let rc = git_graph_descendant_of(pointer, &a, &b)
+        try GitError.check(rc, "compare \(descendant.short) with \(ancestor.short)")
+        return rc == 1
+    }
+
+    /// Writes the tree of `id` into `directory` (absolute, parent must exist) without
+    /// touching the cache's index or HEAD. File modes and symlinks are kept.
+    func checkout(_ id: CommitID, into directory: String, progress: ProgressReporter?) throws {
+        var oid = id.oid
+        var commit: OpaquePointer?
+        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "read commit \(id.short)")
+        defer { git_commit_free(commit) }
+        var tree: OpaquePointer?
+        try GitError.check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
+        defer { git_tree_free(tree) }
+
+        var options = git_checkout_options()
+        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
+        options.checkout_strategy =
+            GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_DONT_UPDATE_INDEX.rawValue
+            | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH.rawValue
+        let box = progress.map { Unmanaged.passRetained(ProgressBox($0)) }
+        defer { box?.release() }
+        if let box {
+            options.progress_payload = box.toOpaque()
+            options.progress_cb = { _, completed, total, payload in
+                guard let payload else { return }
+                Unmanaged<ProgressBox>.fromOpaque(payload).takeUnretainedValue().reporter.update(
+                    done: Int(completed), total: Int(total))
+            }
+        }
+        try directory.withCString { dir in
+            options.target_directory = dir
+            try GitError.check(git_checkout_tree(pointer, tree, &options), "check out \(id.short) into \(directory)")
+        }
+        progress?.finish()
+    }
+}
+
+final class ProgressBox {
+    let reporter: ProgressReporter
+    init(_ reporter: ProgressReporter) { self.reporter = reporter }
+}

@@ -1,0 +1,33 @@
+/// Every failure the CLI reports: one line that names the cause and the remedy,
+/// and the exit status the SPEC gives it.
+public struct AgentError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// Bad usage or configuration: exit 2, nothing on disk changed.
+        case usage
+        /// The deploy or rollback failed; `current` is on a good release: exit 1.
+        case failed
+        /// Another operation holds the lock: exit 75.
+        case busy
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public static func usage(_ message: String) -> AgentError { AgentError(.usage, message) }
+    public static func failed(_ message: String) -> AgentError { AgentError(.failed, message) }
+
+    public var exitCode: Int32 {
+        switch kind {
+        case .usage: return 2
+        case .failed: return 1
+        case .busy: return 75
+        }
+    }
+
+    public var description: String { message }
+}

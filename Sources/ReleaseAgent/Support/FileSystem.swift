@@ -1,0 +1,122 @@
+import Foundation
+
+/// The few file operations the store relies on, with errors that name the path.
+public enum FileSystem {
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Creates `path` (and missing parents) with `mode`.
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        if isDirectory(path) { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path, !isDirectory(parent) { try makeDirectory(parent, mode: mode) }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw AgentError.failed("cannot create directory \(path): \(errnoText()); check its parent's permissions")
+        }
+    }
+
+    /// fsync of a directory, so a rename or create in it survives a power loss.
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
+    /// Writes `data` under a temp name, fsyncs it and renames it over `path`.
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let temp = "\(path).tmp-\(getpid())"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw AgentError.failed("cannot write \(temp): \(errnoText()); check free space and permissions")
+        }
+        let ok = data.withUnsafeBytes { buffer -> Bool in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        let reason = errnoText()
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard ok, synced, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw AgentError.failed("cannot write \(path): \(reason); check free space and permissions")
+        }
+        syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Removes `path` and everything under it without ever following a symlink:
+    /// a symlink is unlinked, never entered.
+    public static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) != S_IFDIR {
+            if unlink(path) != 0 && errno != ENOENT {
+                throw AgentError.failed("cannot remove \(path): \(errnoText())")
+            }
+            return
+        }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
+        try removeContents(of: fd, path: path)
+        close(fd)
+        if rmdir(path) != 0 && errno != ENOENT {
+            throw AgentError.failed("cannot remove \(path): \(errnoText())")
+        }
+    }
+
+    private static func removeContents(of dirfd: Int32, path: String) throws {
+        let dupfd = dup(dirfd)
+        guard dupfd >= 0, let dir = fdopendir(dupfd) else {
+            throw AgentError.failed("cannot list \(path): \(errnoText())")
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        for name in names {
+            var st = stat()
+            guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { throw AgentError.failed("cannot open \(path)/\(name): \(errnoText())") }
+                // A directory we cannot write into (a build chmod'ed it) is made writable first.
+                fchmod(child, 0o700)
+                do { try removeContents(of: child, path: "\(path)/\(name)") } catch {
+                    close(child)
+                    throw error
+                }
+                close(child)
+                if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
+                    throw AgentError.failed("cannot remove \(path)/\(name): \(errnoText())")
+                }
+            } else if unlinkat(dirfd, name, 0) != 0 && errno != ENOENT {
+                throw AgentError.failed("cannot remove \(path)/\(name): \(errnoText())")
+            }
+        }
+    }
+
+    /// Free bytes on the file system holding `path`.
+    public static func freeBytes(at path: String) -> UInt64? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return nil }
+        return UInt64(st.f_bavail) * UInt64(st.f_frsize)
+    }
+}

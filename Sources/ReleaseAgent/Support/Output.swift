@@ -1,0 +1,64 @@
+import Foundation
+
+/// Writes the stage lines and progress bar to stderr.
+public final class Output: @unchecked Sendable {
+    public let isTerminal: Bool
+    private let lock = NSLock()
+
+    public init() {
+        isTerminal = isatty(STDERR_FILENO) == 1
+    }
+
+    public func line(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// One line per finished stage: `fetch     0.12s  detail`.
+    public func stage(_ name: String, _ elapsed: Duration, _ detail: String = "") {
+        let padded = name.padding(toLength: 9, withPad: " ", startingAt: 0)
+        line("\(padded)\(elapsed.short.padding(toLength: 8, withPad: " ", startingAt: 0))\(detail)")
+    }
+
+    /// A progress bar for `stage`, only on a terminal.
+    public func progress(_ stage: String) -> ProgressReporter? {
+        isTerminal ? ProgressReporter(stage: stage, output: self) : nil
+    }
+
+    func raw(_ text: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        FileHandle.standardError.write(Data(text.utf8))
+    }
+}
+
+/// Redraws `stage [#####-----] 50% (n/m)` at most every 100 ms.
+public final class ProgressReporter {
+    let stage: String
+    let output: Output
+    private var lastDraw = ContinuousClock.now - .seconds(1)
+    private var drawn = false
+
+    init(stage: String, output: Output) {
+        self.stage = stage
+        self.output = output
+    }
+
+    func update(done: Int, total: Int) {
+        guard total > 0 else { return }
+        let now = ContinuousClock.now
+        guard done == total || now - lastDraw > .milliseconds(100) else { return }
+        lastDraw = now
+        let width = 30
+        let filled = min(width, done * width / total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        output.raw("\r\(stage) [\(bar)] \(done * 100 / total)% (\(done)/\(total))")
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { output.raw("\r\u{1B}[K") }
+        drawn = false
+    }
+}

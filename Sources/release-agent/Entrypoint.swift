@@ -1,0 +1,6 @@
+import ReleaseAgent
+
+@main
+struct Entrypoint {
+    static func main() { RootCommand.runMain() }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import ReleaseAgent
+import Testing
+
+@Suite("settings")
+struct ConfigTests {
+    private func withConfig(_ toml: String, _ body: (String) throws -> Void) throws {
+        let dir = NSTemporaryDirectory() + "/ra-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = dir + "/release-agent.toml"
+        try toml.write(toFile: file, atomically: true, encoding: .utf8)
+        try body(file)
+    }
+
+    @Test("flags win over the environment, which wins over the config file")
+    func precedence() throws {
+        try withConfig("root = \"deploy\"\nbranch = \"from-file\"\nkeep_releases = 7\nbuild_timeout = \"5m\"\n") {
+            file in
+            let raw = try ConfigSources.merge(
+                flags: ["branch": .scalar("from-flag")], configFlag: file,
+                environment: ["RELEASE_AGENT_BRANCH": "from-env", "RELEASE_AGENT_KEEP_RELEASES": "4"], cwd: "/srv")
+            let settings = try Settings(raw: raw)
+            #expect(settings.branch == "from-flag")
+            #expect(settings.keepReleases == 4)
+            #expect(settings.buildTimeout == .seconds(300))
+            // A relative path in the file is taken from the file's folder.
+            #expect(settings.root == (file as NSString).deletingLastPathComponent + "/deploy")
+        }
+    }
+
+    @Test("tables group keys: [health] url, [build] command; lists are TOML arrays")
+    func tables() throws {
+        let toml = """
+            root = "/srv/app"
+            strategy = "blue-green"
+            slots = [5000, 6000]
+            shared = ["config/app.env", "storage"]
+            [build]
+            command = "make"
+            timeout = "90s"
+            [health]
+            url = "http://127.0.0.1:{port}/health"
+            interval = "250ms"
+            """
+        try withConfig(toml) { file in
+            let settings = try Settings(
+                raw: try ConfigSources.merge(flags: [:], configFlag: file, environment: [:], cwd: "/"))
+            #expect(settings.build == "make")
+            #expect(settings.buildTimeout == .seconds(90))
+            #expect(settings.healthURL == "http://127.0.0.1:{port}/health")
+            #expect(settings.healthInterval == .milliseconds(250))
+            #expect(settings.slots == [5000, 6000])
+            #expect(settings.shared == ["config/app.env", "storage"])
+            #expect(settings.strategy == .blueGreen)
+        }
+    }
+
+    @Test("bad values name their source")
+    func badValues() throws {
+        let cases: [(String, String, String)] = [
+            ("keep-releases", "0", "--keep-releases"), ("health-timeout", "10 parsecs", "--health-timeout"),
+            ("slots", "80", "blue-green"), ("strategy", "canary", "restart or blue-green"),
+        ]
+        for (name, value, expected) in cases {
+            var flags: [String: RawValue] = ["root": .scalar("/srv"), name: .scalar(value)]
+            if name == "slots" { flags["strategy"] = .scalar("blue-green") }
+            let raw = try ConfigSources.merge(flags: flags, configFlag: nil, environment: [:], cwd: "/")
+            #expect {
+                try Settings(raw: raw)
+            } throws: { error in
+                (error as? AgentError)?.kind == .usage && "\(error)".contains(expected)
+            }
+        }
+        let raw = try ConfigSources.merge(flags: [:], configFlag: nil, environment: [:], cwd: "/nonexistent-dir")
+        #expect(throws: AgentError.self) { try Settings(raw: raw) }
+    }
+
+    @Test("durations accept ms, s, m, h and bare seconds")
+    func durations() {
+        #expect(DurationParser.parse("500ms") == .milliseconds(500))
+        #expect(DurationParser.parse("30s") == .seconds(30))
+        #expect(DurationParser.parse("10m") == .seconds(600))
+        #expect(DurationParser.parse("1h") == .seconds(3600))
+        #expect(DurationParser.parse("2") == .seconds(2))
+        #expect(DurationParser.parse("0") == .zero)
+        #expect(DurationParser.parse("-1s") == nil)
+        #expect(DurationParser.parse("soon") == nil)
+    }
+}

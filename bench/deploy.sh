@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# bench/deploy.sh [RUNS]   (default 5)
+#
+# Times a one-commit `release-agent deploy` of a 20,000-file repository against
+# the shell-script baseline (../shared/bench/naive_deploy.sh) in the same run, on
+# tmpfs (/dev/shm) when present, alternating the two, and writes BENCHMARKS.md.
+# Needs: git, and a release build (made here with `swift build -c release`).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+shared=${SHARED_BENCH:-$top/../shared/bench}
+runs=${1:-5}
+files=${BENCH_FILES:-20000}
+[ -x "$shared/mkrepo.sh" ] || { echo "bench: $shared/mkrepo.sh not found; set SHARED_BENCH" >&2; exit 2; }
+
+swift build -c release --package-path "$top" --product release-agent >&2
+agent="$(swift build -c release --package-path "$top" --show-bin-path)/release-agent"
+
+base=/dev/shm
+[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+work=$(mktemp -d "$base/ra-bench-XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+echo "bench: making a $files-file repository with $((runs + 1)) deployable commits in $work" >&2
+mapfile -t shas < <(MKREPO_EXTRA_COMMITS=$runs "$shared/mkrepo.sh" "$files" "$work/repo")
+first=${shas[3]}
+
+now() { date +%s%N; }
+ms() { echo $(( ($2 - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+minmax() { sort -n | awk 'NR==1{min=$1} {max=$1} END {print min "-" max}'; }
+
+ours() { "$agent" deploy --root "$work/ours" --repo "$work/repo" --build true --sha "$1" >/dev/null 2>&1; }
+naive() { NAIVE_BUILD=true NAIVE_HEALTH=: "$shared/naive_deploy.sh" "$work/repo" "$1" "$work/naive" >/dev/null 2>&1; }
+
+t0=$(now); ours "$first"; t1=$(now); cold_ours=$(ms "$t0" "$t1")
+t0=$(now); naive "$first"; t1=$(now); cold_naive=$(ms "$t0" "$t1")
+
+: > "$work/ours.ms"; : > "$work/naive.ms"
+for (( i = 0; i < runs; i++ )); do
+  sha=${shas[$((4 + i))]}
+  t0=$(now); ours "$sha"; t1=$(now); ms "$t0" "$t1" >> "$work/ours.ms"
+  t0=$(now); naive "$sha"; t1=$(now); ms "$t0" "$t1" >> "$work/naive.ms"
+  [ "$(readlink "$work/ours/current")" = "releases/$sha" ] || { echo "bench: our deploy of $sha did not land" >&2; exit 1; }
+done
+
+m_ours=$(median < "$work/ours.ms"); m_naive=$(median < "$work/naive.ms")
+r_ours=$(minmax < "$work/ours.ms"); r_naive=$(minmax < "$work/naive.ms")
+ratio=$(awk -v a="$m_ours" -v b="$m_naive" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.5 ? "met" : "not met") }')
+fs=$(df -T "$work" | awk 'NR==2 {print $2}')
+
+cat > "$top/BENCHMARKS.md" <<MD
+# Benchmarks
+
+Written by \`bench/deploy.sh $runs\` on $(date -u +%Y-%m-%d). Machine: $(nproc) cores,
+$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), file system $fs at $base. Release build.
+
+## One-commit deploy of a $files-file repository (build \`true\`)
+
+Each run deploys the next commit of the same repository (made by \`../shared/bench/mkrepo.sh\`),
+alternating the two tools; times are wall clock from process start to exit, in ms.
+
+| tool | median | min-max | cold first deploy |
+|---|---|---|---|
+| release-agent deploy --sha | $m_ours | $r_ours | $cold_ours |
+| naive_deploy.sh (git clone --mirror, archive \| tar, mv) | $m_naive | $r_naive | $cold_naive |
+
+Ratio ours / script: **$ratio** (target at most 0.5: $verdict).
+MD
+cat "$top/BENCHMARKS.md"
