@@ -14,7 +14,7 @@ struct FailureTests {
         let bad = try repo.commit("bad", files: ["build.sh": "#!/bin/sh\necho broken on purpose\nexit 3\n"])
         let result = try agent.run("deploy", ["--build", "./build.sh"])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("Error: the build failed (exit status 3)"))
+        #expect(result.stderr.contains("the build failed (exit status 3)"))
         #expect(result.stderr.contains("build| broken on purpose"))
         #expect(agent.currentSHA == good)
         #expect(agent.recordState(bad) == "failed")

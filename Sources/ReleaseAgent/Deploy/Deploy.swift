@@ -64,21 +64,13 @@ public struct Deploy {
             let info = cache.info(target)
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
-            } catch let error as AgentError where error.kind == .failed {
-                var event = HistoryEvent(event: .deploy, result: .failed, sha: target.hex, previous: current)
-                event.trigger = request.trigger
-                event.reason = error.message
-                event.stage = "build"
-                event.subject = info?.subject
-                event.seconds = (ContinuousClock.now - started).seconds
-                try? operation.history.append(event)
-                throw error
+                try Activation(operation: operation).run(sha: target.hex, previous: current)
+            } catch let failure as StageFailure {
+                throw operation.recordFailure(
+                    failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                    subject: info?.subject, started: started)
             }
-            try timed("activate") { () throws -> ((), String) in
-                try operation.layout.swapCurrent(to: target.hex)
-                try operation.recordActivation(of: target.hex, previous: current, quarantinePrevious: nil)
-                return ((), "current -> releases/\(target.hex)")
-            }
+            Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
             var event = HistoryEvent(event: .deploy, result: .ok, sha: target.hex, previous: current)
             event.trigger = request.trigger
             event.subject = info?.subject
@@ -131,6 +123,7 @@ public struct Deploy {
         record.bootID = BootID.current
         try records.write(record)
         unlink(layout.log(id.hex))
+        var stage = "checkout"
         do {
             let checkout = try timed("checkout") { () throws -> (Duration, String) in
                 let start = ContinuousClock.now
@@ -142,23 +135,32 @@ public struct Deploy {
                 try SharedLinks(layout: layout).link(operation.settings.shared, into: dir)
                 return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)")
             }
+            func check(_ outcome: ProcessOutcome, hook: Bool = false) throws {
+                let what = hook ? "the build hook" : "the build"
+                guard outcome.succeeded else {
+                    let timeout = hook ? operation.settings.hookTimeout : operation.settings.buildTimeout
+                    throw AgentError.failed(
+                        outcome == .timedOut
+                            ? "\(what) timed out after \(timeout.short)" : "\(what) failed (\(outcome.text))")
+                }
+            }
+            stage = "build"
             let build = try timed("build") { () throws -> (Duration, String) in
                 let start = ContinuousClock.now
-                guard let command = operation.settings.build else { return (.zero, "no build command") }
-                let env = StepRunner.environment(
-                    event: "build", sha: id.hex, layout: layout, branch: operation.settings.branch, previous: previous)
-                let outcome = try StepRunner(operation: operation, sha: id.hex).run(
-                    stage: "build", command: command, timeout: operation.settings.buildTimeout, environment: env)
-                guard outcome.succeeded else {
-                    let reason =
-                        outcome == .timedOut
-                        ? "the build timed out after \(operation.settings.buildTimeout.short)"
-                        : "the build failed (\(outcome.text))"
-                    throw AgentError.failed("\(reason); current is unchanged; see \(layout.log(id.hex))")
+                defer { FileSystem.syncDirectory(dir) }
+                if let command = operation.settings.build {
+                    let env = StepRunner.environment(
+                        event: "build", sha: id.hex, layout: layout, branch: operation.settings.branch,
+                        previous: previous)
+                    let outcome = try StepRunner(operation: operation, sha: id.hex).run(
+                        stage: "build", command: command, timeout: operation.settings.buildTimeout, environment: env)
+                    try check(outcome)
                 }
-                return (ContinuousClock.now - start, "ok")
+                if let outcome = try Hooks(operation: operation).run(.build, sha: id.hex, previous: previous) {
+                    try check(outcome, hook: true)
+                }
+                return (ContinuousClock.now - start, operation.settings.build == nil ? "no build command" : "ok")
             }
-            FileSystem.syncDirectory(dir)
             try records.move(id.hex, to: .ready) { record in
                 record.readyAt = Date().timeIntervalSince1970
                 record.checkoutSeconds = checkout.0.seconds
@@ -166,11 +168,11 @@ public struct Deploy {
             }
         } catch let error as AgentError {
             try? records.move(id.hex, to: .failed) { record in
-                record.failure = error.message
-                record.quarantine = "build failed"
+                record.failure = "\(stage): \(error.message)"
+                record.quarantine = "\(stage) failed"
                 record.pgid = nil
             }
-            throw AgentError.failed(error.message)
+            throw StageFailure(stage: stage, reason: error.message)
         }
     }
 

@@ -41,16 +41,35 @@ public struct Operation {
     }
 
     /// Marks `sha` live after a swap: it becomes active, the one before it retired.
-    func recordActivation(of sha: String, previous: String?, quarantinePrevious: String?) throws {
-        if let previous, previous != sha, records.read(previous) != nil {
-            try records.move(previous, to: .retired) { record in
-                if let reason = quarantinePrevious { record.quarantine = reason }
-            }
+    func recordActivation(of sha: String, previous: String?) throws {
+        if let previous, previous != sha, let record = records.read(previous), record.state == .active {
+            try records.move(previous, to: .retired)
         }
         try records.move(sha, to: .active) { record in
             record.activatedAt = Date().timeIntervalSince1970
             record.quarantine = nil
         }
+    }
+
+    /// After a failed deploy or rollback: the `on-failure` hook, a history line, exit 1.
+    func recordFailure(
+        _ failure: StageFailure, kind: HistoryEvent.Kind, sha: String, previous: String?, trigger: String,
+        subject: String?, started: ContinuousClock.Instant
+    ) -> AgentError {
+        Hooks(operation: self).runLogged(
+            .onFailure, sha: sha, previous: previous,
+            extra: ["FAILURE_STAGE": failure.stage, "FAILURE_REASON": failure.reason])
+        var event = HistoryEvent(event: kind, result: .failed, sha: sha, previous: previous)
+        event.trigger = trigger
+        event.stage = failure.stage
+        event.reason = failure.reason
+        event.subject = subject
+        event.seconds = (ContinuousClock.now - started).seconds
+        try? history.append(event)
+        let live = layout.currentSHA().map { "current stays on \($0.prefix(12))" } ?? "nothing is live"
+        return AgentError.failed(
+            "\(kind.rawValue) of \(sha.prefix(12)) failed at \(failure.stage): \(failure.reason); \(live); see \(layout.log(sha))"
+        )
     }
 
     /// Removes releases beyond `keep` by the store's rules; returns the removed shas.

@@ -30,10 +30,18 @@ public struct Rollback {
                 operation.output.line("rollback \(sha.prefix(12)) is already live; nothing to do")
                 return sha
             }
-            let swapStart = ContinuousClock.now
-            try operation.layout.swapCurrent(to: sha)
-            try operation.recordActivation(of: sha, previous: current, quarantinePrevious: "rolled back from")
-            operation.output.stage("activate", ContinuousClock.now - swapStart, "current -> releases/\(sha)")
+            do {
+                try Activation(operation: operation).run(sha: sha, previous: current)
+            } catch let failure as StageFailure {
+                throw operation.recordFailure(
+                    failure, kind: .rollback, sha: sha, previous: current, trigger: "cli",
+                    subject: complete[sha]?.commit?.subject, started: started)
+            }
+            if let current, operation.records.read(current) != nil {
+                // poll and webhooks must not undo the operator's rollback by redeploying it.
+                try operation.records.move(current, to: .retired) { $0.quarantine = "rolled back from" }
+            }
+            Hooks(operation: operation).runLogged(.postDeploy, sha: sha, previous: current)
             var event = HistoryEvent(event: .rollback, result: .ok, sha: sha, previous: current)
             event.trigger = "cli"
             event.subject = complete[sha]?.commit?.subject

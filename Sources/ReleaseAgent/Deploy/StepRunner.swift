@@ -22,35 +22,35 @@ struct StepRunner {
         return env
     }
 
-    func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws -> ProcessOutcome
+    func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws
+        -> ProcessOutcome
     {
         let logPath = operation.layout.log(sha)
-        let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        defer { if fd >= 0 { close(fd) } }
-        func log(_ data: Data) {
-            guard fd >= 0 else { return }
-            _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        }
-        log(Data("== \(stage) \(ISO8601DateFormatter().string(from: Date())): \(command)\n".utf8))
+        appendLog(logPath, "== \(stage) \(ISO8601DateFormatter().string(from: Date())): \(command)\n")
         var prefixer = LinePrefixer(prefix: "\(stage)| ", output: operation.output)
         let runner = ProcessRunner(
             command: command, directory: operation.layout.release(sha), environment: environment, timeout: timeout)
         let records = operation.records
         let outcome = try runner.run(
+            logPath: logPath,
             started: { pid in
                 _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { record in
                     record.pgid = pid
                     record.bootID = BootID.current
                 }
             },
-            output: { data in
-                log(data)
-                prefixer.feed(data)
-            })
+            output: { data in prefixer.feed(data) })
         prefixer.flush()
-        log(Data("== \(stage) \(outcome.text)\n".utf8))
+        appendLog(logPath, "== \(stage) \(outcome.text)\n")
         _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { $0.pgid = nil }
         return outcome
+    }
+
+    private func appendLog(_ path: String, _ text: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        _ = text.utf8CString.withUnsafeBytes { write(fd, $0.baseAddress, $0.count - 1) }
+        close(fd)
     }
 }
 

@@ -20,7 +20,7 @@ public enum ProcessOutcome: Equatable, Sendable {
 
 /// Runs `/bin/sh -c COMMAND` in its own process group, streams its output, and kills
 /// the whole group on timeout or failure. It waits for the process itself, not for its
-/// output pipe to close: a child left running in the background does not hold it up.
+/// output to end: a child left running in the background does not hold it up.
 public struct ProcessRunner {
     public var command: String
     public var directory: String
@@ -35,21 +35,29 @@ public struct ProcessRunner {
         self.timeout = timeout
     }
 
-    /// `started` gets the process group id as soon as the child exists (to record it);
-    /// `output` gets each chunk of combined stdout and stderr.
-    public func run(started: (pid_t) -> Void, output: (Data) -> Void) throws -> ProcessOutcome {
-        var pipeFDs: [Int32] = [0, 0]
-        guard cshims_pipe_cloexec(&pipeFDs) == 0 else {
-            throw AgentError.failed("cannot create a pipe: \(FileSystem.errnoText())")
+    /// `started` gets the process group id as soon as the child exists (to record it).
+    /// stdout and stderr go straight to the file at `logPath` (opened for append), so a
+    /// process a hook leaves in the background keeps a valid stdout after the agent is
+    /// gone; `output` gets each new chunk of that file while the command runs.
+    public func run(logPath: String, started: (pid_t) -> Void, output: (Data) -> Void) throws -> ProcessOutcome {
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard logFD >= 0 else {
+            throw AgentError.failed("cannot open the log \(logPath): \(FileSystem.errnoText()); check permissions")
         }
-        let (readFD, writeFD) = (pipeFDs[0], pipeFDs[1])
+        let readFD = open(logPath, O_RDONLY | O_CLOEXEC)
+        guard readFD >= 0 else {
+            close(logFD)
+            throw AgentError.failed("cannot read the log \(logPath): \(FileSystem.errnoText())")
+        }
+        defer { close(readFD) }
+        lseek(readFD, 0, SEEK_END)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeFD, 2)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 1)
+        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
         cshims_spawn_addchdir(&actions, directory)
         // Nothing the agent holds (its lock, a supervisor's pipes or sockets) leaks into a build or hook.
         cshims_spawn_addclosefrom(&actions, 3)
@@ -76,41 +84,32 @@ public struct ProcessRunner {
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
-        close(writeFD)
+        close(logFD)
         guard rc == 0 else {
-            close(readFD)
             throw AgentError.failed("cannot start /bin/sh in \(directory): \(String(cString: strerror(rc)))")
         }
         started(pid)
-        defer { close(readFD) }
         return wait(pid: pid, readFD: readFD, output: output)
     }
 
     private func wait(pid: pid_t, readFD: Int32, output: (Data) -> Void) -> ProcessOutcome {
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 65536)
-        var pipeOpen = true
         var status: Int32 = 0
 
-        func drain() {
-            while pipeOpen {
-                var pfd = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-                guard poll(&pfd, 1, 0) > 0 else { return }
+        /// Reads what the log gained since the last call; true when there was something.
+        @discardableResult
+        func drain() -> Bool {
+            var any = false
+            while true {
                 let n = read(readFD, &buffer, buffer.count)
-                if n > 0 { output(Data(buffer[0..<n])) } else { pipeOpen = false }
+                guard n > 0 else { return any }
+                output(Data(buffer[0..<n]))
+                any = true
             }
         }
 
         while true {
-            if pipeOpen {
-                var pfd = pollfd(fd: readFD, events: Int16(POLLIN), revents: 0)
-                if poll(&pfd, 1, 50) > 0 {
-                    let n = read(readFD, &buffer, buffer.count)
-                    if n > 0 { output(Data(buffer[0..<n])) } else if n == 0 { pipeOpen = false }
-                }
-            } else {
-                usleep(20_000)
-            }
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid {
                 drain()
@@ -122,6 +121,7 @@ public struct ProcessRunner {
                 drain()
                 return .timedOut
             }
+            if !drain() { usleep(20_000) }
         }
         let outcome: ProcessOutcome
         if status & 0x7f == 0 {

@@ -1,0 +1,81 @@
+import Foundation
+
+/// Wait-for-it: repeats a TCP or HTTP probe until it passes `successes` times in a row,
+/// or gives up after `timeout` with one line saying why.
+public struct HealthCheck: Sendable {
+    public enum Probe: Sendable {
+        case http(url: String, expect: String?)
+        case tcp(host: String, port: Int)
+    }
+
+    public var probe: Probe
+    public var timeout: Duration
+    public var interval: Duration
+    public var successes: Int
+
+    /// The check the settings describe, with `{port}` filled in; nil when none is configured.
+    public static func from(_ settings: Settings, port: Int?) throws -> HealthCheck? {
+        func fill(_ text: String) -> String {
+            port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
+        }
+        let probe: Probe
+        if let url = settings.healthURL {
+            probe = .http(url: fill(url), expect: settings.healthExpect)
+        } else if let tcp = settings.healthTCP {
+            let text = fill(tcp)
+            guard let colon = text.lastIndex(of: ":"), let number = Int(text[text.index(after: colon)...]),
+                (1...65535).contains(number)
+            else {
+                throw AgentError.usage("health-tcp '\(tcp)' is not host:port; write it like 127.0.0.1:8080")
+            }
+            let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            probe = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: number)
+        } else {
+            return nil
+        }
+        return HealthCheck(
+            probe: probe, timeout: settings.healthTimeout, interval: settings.healthInterval,
+            successes: settings.healthSuccesses)
+    }
+
+    public var target: String {
+        switch probe {
+        case .http(let url, _): return url
+        case .tcp(let host, let port): return "tcp \(host):\(port)"
+        }
+    }
+
+    /// Nil when healthy; otherwise the reason, with the last result and the attempt count.
+    public func wait() -> String? {
+        let start = ContinuousClock.now
+        let deadline = start + timeout
+        var attempts = 0
+        var streak = 0
+        var last = "no attempt made"
+        while true {
+            attempts += 1
+            let remaining = deadline - ContinuousClock.now
+            let attemptTimeout = min(max(remaining, .milliseconds(100)), .seconds(5))
+            if let failure = attempt(timeout: attemptTimeout) {
+                last = failure
+                streak = 0
+            } else {
+                streak += 1
+                if streak >= successes { return nil }
+            }
+            if ContinuousClock.now + interval > deadline {
+                return
+                    "\(target) not healthy after \(attempts) attempts in \((ContinuousClock.now - start).short): \(last)"
+            }
+            Thread.sleep(forTimeInterval: interval.seconds)
+        }
+    }
+
+    /// One probe: nil on success, else what went wrong.
+    func attempt(timeout: Duration) -> String? {
+        switch probe {
+        case .http(let url, let expect): return HTTPProbe.get(url, expect: expect, timeout: timeout)
+        case .tcp(let host, let port): return TCPProbe.connect(host: host, port: port, timeout: timeout)
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// The lifecycle events the SPEC names; a hook is an executable named after its event.
+public enum HookEvent: String, Sendable, CaseIterable {
+    case build, start, activate, stop
+    case postDeploy = "post-deploy"
+    case onFailure = "on-failure"
+}
+
+/// Finds and runs hooks from `hooks-dir` for one release.
+struct Hooks {
+    let operation: Operation
+
+    /// The hook's path, nil when there is none. A file that is not executable is skipped
+    /// with a warning that says how to fix it.
+    func path(for event: HookEvent) -> String? {
+        let path = operation.settings.hooksDir + "/" + event.rawValue
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard access(path, X_OK) == 0 else {
+            operation.output.line("hook     warning: \(path) is not executable and was skipped; chmod +x it")
+            return nil
+        }
+        return path
+    }
+
+    /// Runs `event` in `releases/<sha>` with the SPEC's environment plus `extra`.
+    /// Nil when the hook does not exist; otherwise how it ended.
+    @discardableResult
+    func run(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) throws
+        -> ProcessOutcome?
+    {
+        guard let path = path(for: event) else { return nil }
+        let start = ContinuousClock.now
+        let env = StepRunner.environment(
+            event: event.rawValue, sha: sha, layout: operation.layout, branch: operation.settings.branch,
+            previous: previous, extra: extra)
+        let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let outcome = try StepRunner(operation: operation, sha: sha).run(
+            stage: event.rawValue, command: "exec \(quoted)", timeout: operation.settings.hookTimeout, environment: env)
+        let detail = outcome.succeeded ? "ok" : "hook \(path) \(outcome.text)"
+        operation.output.stage(event.rawValue, ContinuousClock.now - start, detail)
+        return outcome
+    }
+
+    /// Runs a hook whose failure is only logged (stop, post-deploy, on-failure).
+    func runLogged(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) {
+        do {
+            try run(event, sha: sha, previous: previous, extra: extra)
+        } catch {
+            operation.output.line("\(event.rawValue) could not run: \(error)")
+        }
+    }
+}
