@@ -55,7 +55,8 @@ public struct HealthCheck: Sendable {
         while true {
             attempts += 1
             let remaining = deadline - ContinuousClock.now
-            let attemptTimeout = min(max(remaining, .milliseconds(100)), .seconds(5))
+            // Each attempt gets at least 1 s, so the last one is a real answer rather than a cut-off.
+            let attemptTimeout = min(max(remaining, .seconds(1)), .seconds(5))
             if let failure = attempt(timeout: attemptTimeout) {
                 last = failure
                 streak = 0

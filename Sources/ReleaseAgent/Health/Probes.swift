@@ -28,6 +28,20 @@ enum HTTPProbe {
         return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }()
 
+    static func describe(_ error: Error, timeout: Duration) -> String {
+        guard let code = (error as? URLError)?.code else { return "\(error)" }
+        switch code {
+        case .timedOut: return "no answer within \(timeout.short)"
+        case .cannotConnectToHost: return "Connection refused"
+        case .networkConnectionLost: return "the connection was closed before an answer"
+        case .cannotFindHost: return "unknown host"
+        case .badServerResponse: return "not an HTTP answer"
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate:
+            return "TLS failed (\(code.rawValue))"
+        default: return "URL error \(code.rawValue)"
+        }
+    }
+
     static func get(_ text: String, expect: String?, timeout: Duration) -> String? {
         guard let url = URL(string: text), url.scheme == "http" || url.scheme == "https" else {
             return "health-url \(text) is not an http(s) URL"
@@ -40,7 +54,7 @@ enum HTTPProbe {
         let task = session.dataTask(with: request) { data, response, error in
             defer { done.signal() }
             if let error {
-                outcome.result = error.localizedDescription
+                outcome.result = describe(error, timeout: timeout)
                 return
             }
             guard let http = response as? HTTPURLResponse else {
