@@ -36,7 +36,7 @@ let package = Package(
         ),
         .target(
             name: "ReleaseAgentTestSupport",
-            dependencies: ["ReleaseAgent"]
+            dependencies: ["ReleaseAgent", "CShims"]
         ),
         .testTarget(
             name: "ReleaseAgentTests",

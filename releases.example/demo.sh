@@ -4,6 +4,7 @@
 #   releases.example/demo.sh            commit a new demo version and deploy it
 #   releases.example/demo.sh rollback   switch current back to the previous version
 #   releases.example/demo.sh status     show what is deployed
+#   releases.example/demo.sh stop       stop the demo app
 #
 # Everything it makes lives under releases.example/root/ (ignored by git):
 #   root/demo-repo   a git repository holding releases.example/app, one commit per run
@@ -31,14 +32,22 @@ deploy)
   git -C "$repo" add -A
   git -C "$repo" commit -q -m "demo version $n"
   "$bin" deploy --config "$config"
-  echo "demo version $n is live: $here/root/deploy/current"
-  cat "$here/root/deploy/current/BUILD_INFO"
+  echo "demo version $n is live: $here/root/deploy/current, serving http://127.0.0.1:${DEMO_PORT:-8480}/"
+  python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:${DEMO_PORT:-8480}/', timeout=5).read().decode().strip())"
   ;;
-rollback | status | history)
+rollback)
+  "$bin" rollback --config "$config"
+  python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:${DEMO_PORT:-8480}/', timeout=5).read().decode().strip())"
+  ;;
+status | history)
   "$bin" "$action" --config "$config"
   ;;
+stop)
+  pid=$(cat "$here/root/deploy/run/demo.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && echo "stopped the demo app (pid $pid)"
+  ;;
 *)
-  echo "usage: $0 [deploy|rollback|status|history]" >&2
+  echo "usage: $0 [deploy|rollback|status|history|stop]" >&2
   exit 2
   ;;
 esac

@@ -56,7 +56,8 @@ public enum DemoService {
         } else {
             hooks["start"] = "#!/bin/sh\nexec \"$(dirname \"$0\")/control\" start \"$RELEASE_PORT\"\n"
             hooks["stop"] = "#!/bin/sh\nexec \"$(dirname \"$0\")/control\" stop \"$STOP_PORT\"\n"
-            hooks["activate"] = "#!/bin/sh\necho \"$RELEASE_PORT\" > \"$DEPLOY_ROOT/upstream.tmp\" && mv \"$DEPLOY_ROOT/upstream.tmp\" \"$DEPLOY_ROOT/upstream\"\n"
+            hooks["activate"] =
+                "#!/bin/sh\necho \"$RELEASE_PORT\" > \"$DEPLOY_ROOT/upstream.tmp\" && mv \"$DEPLOY_ROOT/upstream.tmp\" \"$DEPLOY_ROOT/upstream\"\n"
         }
         for (name, text) in hooks {
             let path = dir + "/" + name

@@ -93,7 +93,8 @@ struct StrategyTests {
         #expect(DemoService.get(port: blue)?.body == "ok \(a)")
         #expect(DemoService.get(port: green)?.status == 0, "the failed candidate must be stopped")
 
-        let c = try repo.commit("c", files: ["UNHEALTHY": nil as String?].compactMapValues { $0 }, remove: ["UNHEALTHY"])
+        let c = try repo.commit(
+            "c", files: ["UNHEALTHY": nil as String?].compactMapValues { $0 }, remove: ["UNHEALTHY"])
         let good = try agent.run("deploy")
         #expect(good.status == 0, "\(good.stderr)")
         #expect(agent.currentSHA == c)
