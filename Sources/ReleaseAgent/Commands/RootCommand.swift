@@ -6,7 +6,8 @@ public struct RootCommand: ParsableCommand {
         commandName: "release-agent",
         abstract: "Keeps a deploy root in step with one branch of a git repository.",
         subcommands: [
-            DeployCommand.self, RollbackCommand.self, StatusCommand.self, HistoryCommand.self, PruneCommand.self,
+            DeployCommand.self, PollCommand.self, RollbackCommand.self, StatusCommand.self, HistoryCommand.self,
+            PruneCommand.self,
         ]
     )
 
@@ -58,7 +59,7 @@ struct DeployCommand: ParsableCommand {
         let operation = Operation(settings: resolved, output: Output())
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
-        case .deployed(let sha), .alreadyCurrent(let sha):
+        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _):
             print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
         }
     }
@@ -141,5 +142,28 @@ struct PruneCommand: ParsableCommand {
         let resolved = try settings.resolve()
         let removed = try Prune(operation: Operation(settings: resolved, output: Output())).run(keep: keep)
         print(removed.isEmpty ? "nothing to prune" : "removed \(removed.count): \(removed.joined(separator: " "))")
+    }
+}
+
+struct PollCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "poll",
+        abstract: "One cron-friendly cycle: deploy the branch head if it changed; silent when nothing to do.")
+
+    @OptionGroup var settings: SettingsOptions
+    @Flag(help: "Deploy the head even if it is quarantined (failed, or rolled back from).") var force = false
+
+    func run() throws {
+        let resolved = try settings.resolve()
+        let output = Output()
+        switch try Poll(operation: Operation(settings: resolved, output: output)).run(force: force) {
+        case .nothingToDo, .quarantined:
+            // Quarantine is reported by status; repeating it every cron cycle would mail the operator.
+            break
+        case .busy:
+            output.line("poll     another operation holds the lock; this cycle skipped")
+        case .deployed(let sha):
+            print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
+        }
     }
 }

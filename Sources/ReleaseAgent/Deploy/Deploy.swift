@@ -11,17 +11,21 @@ public struct DeployRequest: Sendable {
     public var target: Target = .branchHead
     public var force = false
     public var trigger = "cli"
+    /// poll and webhooks: never deploy a quarantined sha (a failed one, or one a rollback left).
+    public var respectQuarantine = false
 
     public init(target: Target = .branchHead, force: Bool = false, trigger: String = "cli") {
         self.target = target
         self.force = force
         self.trigger = trigger
+        self.respectQuarantine = trigger != "cli"
     }
 }
 
 public enum DeployResult: Equatable, Sendable {
     case deployed(String)
     case alreadyCurrent(String)
+    case quarantined(String, reason: String)
 }
 
 /// fetch -> checkout -> build -> activate -> prune, under the lock.
@@ -58,6 +62,10 @@ public struct Deploy {
             if target.hex == current && !request.force {
                 operation.output.line("deploy   \(target.short) is already live; nothing to do")
                 return .alreadyCurrent(target.hex)
+            }
+            if request.respectQuarantine && !request.force, let reason = operation.records.read(target.hex)?.quarantine
+            {
+                return .quarantined(target.hex, reason: reason)
             }
             let nonFastForward = try checkFastForward(
                 cache: cache, current: current, target: target, force: request.force)

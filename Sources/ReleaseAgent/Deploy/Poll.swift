@@ -1,0 +1,45 @@
+import Foundation
+
+/// One cron-friendly cycle: a lock-free look at the remote head, and a deploy only when
+/// there is something new. Silent when there is nothing to do, so cron mails nothing.
+public struct Poll {
+    let operation: Operation
+
+    public init(operation: Operation) { self.operation = operation }
+
+    public enum Outcome: Equatable, Sendable {
+        case nothingToDo
+        case busy
+        case deployed(String)
+        case quarantined(String, reason: String)
+    }
+
+    public func run(force: Bool, trigger: String = "poll") throws -> Outcome {
+        let settings = operation.settings
+        let url = try RemoteURL.normalize(try settings.requireRepo())
+        // Fast path: no lock, no fetch.
+        let head: CommitID?
+        do {
+            head = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
+        } catch let error as AgentError {
+            throw AgentError.failed(error.message)
+        }
+        guard let head else {
+            throw AgentError.failed("branch '\(settings.branch)' does not exist on \(url); check the branch setting")
+        }
+        if head.hex == operation.layout.currentSHA() { return .nothingToDo }
+        if !force, let reason = operation.records.read(head.hex)?.quarantine {
+            return .quarantined(head.hex, reason: reason)
+        }
+        do {
+            let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger))
+            switch result {
+            case .deployed(let sha): return .deployed(sha)
+            case .alreadyCurrent: return .nothingToDo
+            case .quarantined(let sha, let reason): return .quarantined(sha, reason: reason)
+            }
+        } catch let error as AgentError where error.kind == .busy {
+            return .busy
+        }
+    }
+}
