@@ -13,6 +13,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // The TOML config file (toml++ underneath; the only TOML package available here).
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+        // serve: the webhook endpoint (HTTP/1 on SwiftNIO), its lifecycle and its metrics.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // HMAC-SHA256 of webhook bodies, compared in constant time.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(
@@ -28,6 +36,12 @@ let package = Package(
                 "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .executableTarget(
@@ -36,7 +50,7 @@ let package = Package(
         ),
         .target(
             name: "ReleaseAgentTestSupport",
-            dependencies: ["ReleaseAgent", "CShims"]
+            dependencies: ["ReleaseAgent", "CShims", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "ReleaseAgentTests",

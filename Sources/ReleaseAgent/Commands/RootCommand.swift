@@ -6,7 +6,8 @@ public struct RootCommand: ParsableCommand {
         commandName: "release-agent",
         abstract: "Keeps a deploy root in step with one branch of a git repository.",
         subcommands: [
-            DeployCommand.self, PollCommand.self, RollbackCommand.self, StatusCommand.self, HistoryCommand.self,
+            DeployCommand.self, PollCommand.self, ServeCommand.self, RollbackCommand.self, StatusCommand.self,
+            HistoryCommand.self,
             PruneCommand.self,
         ]
     )
@@ -14,11 +15,15 @@ public struct RootCommand: ParsableCommand {
     public init() {}
 
     /// Parses and runs; prints `Error: ...` and exits with the SPEC's status on failure.
-    public static func runMain() -> Never {
+    public static func runMain() async -> Never {
         signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
             Foundation.exit(0)
         } catch let error as AgentError {
             FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
@@ -56,7 +61,7 @@ struct DeployCommand: ParsableCommand {
     func run() throws {
         let resolved = try settings.resolve()
         let target: DeployRequest.Target = sha.map { .sha($0) } ?? ref.map { .ref($0) } ?? .branchHead
-        let operation = Operation(settings: resolved, output: Output())
+        let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _):
@@ -75,7 +80,9 @@ struct RollbackCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try settings.resolve()
-        let sha = try Rollback(operation: Operation(settings: resolved, output: Output())).run(target: target)
+        let sha = try Rollback(
+            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        ).run(target: target)
         print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
     }
 }
@@ -140,7 +147,9 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try settings.resolve()
-        let removed = try Prune(operation: Operation(settings: resolved, output: Output())).run(keep: keep)
+        let removed = try Prune(
+            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        ).run(keep: keep)
         print(removed.isEmpty ? "nothing to prune" : "removed \(removed.count): \(removed.joined(separator: " "))")
     }
 }
@@ -155,7 +164,7 @@ struct PollCommand: ParsableCommand {
 
     func run() throws {
         let resolved = try settings.resolve()
-        let output = Output()
+        let output = Output(json: resolved.logFormat == "json")
         switch try Poll(operation: Operation(settings: resolved, output: output)).run(force: force) {
         case .nothingToDo, .quarantined:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.

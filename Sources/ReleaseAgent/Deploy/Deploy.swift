@@ -174,6 +174,12 @@ public struct Deploy {
                 record.checkoutSeconds = checkout.0.seconds
                 record.buildSeconds = build.0.seconds
             }
+        } catch let error as AgentError where Cancellation.isRequested {
+            // Not the commit's fault: leave no trace, so the next trigger builds it again.
+            try? FileSystem.removeTree(dir)
+            unlink(layout.record(id.hex))
+            throw AgentError.failed(
+                "deploy of \(id.short) cancelled by shutdown (\(error.message)); current is unchanged")
         } catch let error as AgentError {
             try? records.move(id.hex, to: .failed) { record in
                 record.failure = "\(stage): \(error.message)"

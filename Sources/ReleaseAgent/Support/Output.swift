@@ -3,16 +3,28 @@ import Foundation
 /// Writes the stage lines and progress bar to stderr.
 public final class Output: @unchecked Sendable {
     public let isTerminal: Bool
+    /// `log-format json`: each line is a JSON object with time and message.
+    public let json: Bool
     private let lock = NSLock()
 
-    public init() {
-        isTerminal = isatty(STDERR_FILENO) == 1
+    public init(json: Bool = false) {
+        self.json = json
+        isTerminal = isatty(STDERR_FILENO) == 1 && !json
     }
 
     public func line(_ text: String) {
+        var out = text
+        if json {
+            let object: [String: String] = [
+                "time": ISO8601DateFormatter().string(from: Date()), "level": "info", "message": text,
+            ]
+            out =
+                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+                .map { String(decoding: $0, as: UTF8.self) } ?? text
+        }
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        FileHandle.standardError.write(Data((out + "\n").utf8))
     }
 
     /// One line per finished stage: `fetch     0.12s  detail`.

@@ -6,6 +6,8 @@ public enum ProcessOutcome: Equatable, Sendable {
     case exited(Int32)
     case signaled(Int32)
     case timedOut
+    /// Killed because the agent is shutting down (see `Cancellation`).
+    case cancelled
 
     public var succeeded: Bool { self == .exited(0) }
 
@@ -14,6 +16,7 @@ public enum ProcessOutcome: Equatable, Sendable {
         case .exited(let code): return "exit status \(code)"
         case .signaled(let signal): return "killed by signal \(signal)"
         case .timedOut: return "timed out"
+        case .cancelled: return "cancelled by shutdown"
         }
     }
 }
@@ -115,11 +118,12 @@ public struct ProcessRunner {
                 drain()
                 break
             }
-            if ContinuousClock.now >= deadline {
-                ProcessRunner.killGroup(pid, grace: killGrace)
+            let cancelled = Cancellation.isRequested
+            if cancelled || ContinuousClock.now >= deadline {
+                ProcessRunner.killGroup(pid, grace: cancelled ? .seconds(1) : killGrace)
                 waitpid(pid, &status, 0)
                 drain()
-                return .timedOut
+                return cancelled ? .cancelled : .timedOut
             }
             if !drain() { usleep(20_000) }
         }

@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The HTTP endpoint of `serve`: /webhook, /healthz, /metrics.
+struct WebhookServer {
+    let verifier: WebhookVerifier
+    let queue: DeployQueue
+    let metrics: ServeMetrics
+    let deliveries: DeliveryBook
+    let settings: Settings
+    let logger: Logger
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/webhook") { request, _ in try await webhook(request) }
+        router.get("/healthz") { request, _ in await healthz(request) }
+        router.get("/metrics") { request, _ in await metricsResponse(request) }
+        for method in [HTTPRequest.Method.get, .put, .delete, .patch, .head, .options] {
+            router.on("/webhook", method: method) { _, _ in
+                metrics.webhook(status: 405)
+                return Self.json(.methodNotAllowed, #"{"error":"use POST"}"#, extra: [.allow: "POST"])
+            }
+        }
+        for path in ["/healthz", "/metrics"] {
+            for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
+                router.on(RouterPath(path), method: method) { _, _ in
+                    Self.json(.methodNotAllowed, #"{"error":"use GET"}"#, extra: [.allow: "GET"])
+                }
+            }
+        }
+        return router
+    }
+
+    private func webhook(_ request: Request) async throws -> Response {
+        let response = await handleWebhook(request)
+        metrics.webhook(status: Int(response.status.code))
+        logger.debug(
+            "webhook",
+            metadata: [
+                "status": "\(response.status.code)", "event": "\(request.headers[.init("X-GitHub-Event")!] ?? "")",
+            ])
+        return response
+    }
+
+    private func handleWebhook(_ request: Request) async -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > WebhookVerifier.maxBody {
+            return Self.json(.contentTooLarge, #"{"error":"body over 25 MiB"}"#)
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: WebhookVerifier.maxBody)
+        } catch is NIOTooManyBytesError {
+            return Self.json(.contentTooLarge, #"{"error":"body over 25 MiB"}"#)
+        } catch {
+            return Self.json(.badRequest, #"{"error":"the body could not be read"}"#)
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let decision = verifier.decide(headers: headers, body: Array(buffer.readableBytesView))
+        switch decision {
+        case .reject(let status, let reason):
+            let body = (try? JSONSerialization.data(withJSONObject: ["error": reason])) ?? Data()
+            return Self.json(HTTPResponse.Status(code: status), String(decoding: body, as: UTF8.self))
+        case .answer(let status, let json, let delivery):
+            if let delivery, await deliveries.seen(delivery) {
+                return Self.json(.ok, #"{"duplicate":true}"#)
+            }
+            return Self.json(HTTPResponse.Status(code: status), json)
+        case .deploy(let delivery, let source):
+            if let delivery, await deliveries.seen(delivery) {
+                return Self.json(.ok, #"{"duplicate":true}"#)
+            }
+            await queue.trigger(source)
+            return Self.json(.accepted, #"{"queued":true}"#)
+        }
+    }
+
+    private func healthz(_ request: Request) async -> Response {
+        guard authorized(request, token: settings.healthToken) else {
+            return Self.json(.unauthorized, #"{"error":"health-token required"}"#)
+        }
+        let state = await queue.state
+        guard state.ready else { return Self.json(.serviceUnavailable, #"{"ready":false}"#) }
+        let object: [String: Any] = [
+            "current": state.current ?? NSNull(), "deploying": state.deploying,
+            "last_result": state.lastResult ?? NSNull(),
+        ]
+        let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Self.json(.ok, String(decoding: body, as: UTF8.self))
+    }
+
+    private func metricsResponse(_ request: Request) async -> Response {
+        guard authorized(request, token: settings.metricsToken) else {
+            return Self.json(.unauthorized, #"{"error":"metrics-token required"}"#)
+        }
+        let state = await queue.state
+        let snapshot = MetricsSnapshot(layout: settings.layout, deploying: state.deploying)
+        let influx = request.uri.queryParameters.get("format") == "influx"
+        let text = influx ? metrics.influx(snapshot) : metrics.prometheus(snapshot)
+        var headers = HTTPFields()
+        headers[.contentType] = influx ? "text/plain; charset=utf-8" : "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// A token given as `?token=` or `Authorization: Bearer`, compared in constant time.
+    private func authorized(_ request: Request, token: String?) -> Bool {
+        guard let token else { return true }
+        let expected = Array(token.utf8)
+        if let given = request.uri.queryParameters.get("token"), constantTimeEqual(Array(given.utf8), expected) {
+            return true
+        }
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            constantTimeEqual(Array(header.dropFirst(7).utf8), expected)
+        {
+            return true
+        }
+        return false
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String, extra: HTTPFields = [:]) -> Response {
+        var headers = extra
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+    }
+}
+
+/// Accepted delivery ids, remembered in bounded memory; a refused one is never remembered,
+/// so its redelivery is still taken.
+actor DeliveryBook {
+    private var memory = DeliveryMemory()
+
+    /// True when `id` was accepted before; otherwise remembers it and returns false.
+    func seen(_ id: String) -> Bool {
+        if memory.contains(id) { return true }
+        memory.remember(id)
+        return false
+    }
+}
