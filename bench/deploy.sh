@@ -6,17 +6,13 @@
 # tmpfs (/dev/shm) when present, alternating the two, and writes BENCHMARKS.md.
 # Needs: git, and a release build (made here with `swift build -c release`).
 set -euo pipefail
-top=$(cd "$(dirname "$0")/.." && pwd)
-shared=${SHARED_BENCH:-$top/../shared/bench}
+. "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 files=${BENCH_FILES:-20000}
 [ -x "$shared/mkrepo.sh" ] || { echo "bench: $shared/mkrepo.sh not found; set SHARED_BENCH" >&2; exit 2; }
 
-swift build -c release --package-path "$top" --product release-agent >&2
-agent="$(swift build -c release --package-path "$top" --show-bin-path)/release-agent"
-
-base=/dev/shm
-[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+agent=$(release_agent_binary)
+base=$(bench_base)
 work=$(mktemp -d "$base/ra-bench-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -49,13 +45,11 @@ ratio=$(awk -v a="$m_ours" -v b="$m_naive" 'BEGIN { printf "%.2f", (b > 0 ? a / 
 verdict=$(awk -v r="$ratio" 'BEGIN { print (r <= 0.5 ? "met" : "not met") }')
 fs=$(df -T "$work" | awk 'NR==2 {print $2}')
 
-cat > "$top/BENCHMARKS.md" <<MD
-# Benchmarks
-
-Written by \`bench/deploy.sh $runs\` on $(date -u +%Y-%m-%d). Machine: $(nproc) cores,
-$(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr), file system $fs at $base. Release build.
-
+cat > "$work/section.md" <<MD
 ## One-commit deploy of a $files-file repository (build \`true\`)
+
+Written by \`bench/deploy.sh $runs\` on $(date -u +%Y-%m-%d). Machine: $(machine_line),
+file system $fs at $base. Release build.
 
 Each run deploys the next commit of the same repository (made by \`../shared/bench/mkrepo.sh\`),
 alternating the two tools; times are wall clock from process start to exit, in ms.
@@ -67,4 +61,5 @@ alternating the two tools; times are wall clock from process start to exit, in m
 
 Ratio ours / script: **$ratio** (target at most 0.5: $verdict).
 MD
-cat "$top/BENCHMARKS.md"
+write_section deploy "$work/section.md"
+cat "$work/section.md"

@@ -118,3 +118,41 @@ struct PollTests {
         #expect(agent.currentSHA == nil)
     }
 }
+
+@Suite("remote credentials")
+struct CredentialTests {
+    @Test("an https remote that refuses the token is one clear line naming token-file")
+    func authFailure() throws {
+        let scratch = Scratch()
+        let port = freePort()
+        let server = """
+            import http.server
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                def log_message(self, *a): pass
+            http.server.HTTPServer(("127.0.0.1", \(port)), H).serve_forever()
+            """
+        let running = try ShellCommand.start(["/usr/bin/env", "python3", "-c", server])
+        defer {
+            kill(running.pid, SIGKILL)
+            _ = try? running.wait(timeout: 10)
+        }
+        #expect(eventually(timeout: 20) { portAcceptsConnections(port) })
+        try "not-a-valid-token\n".write(toFile: scratch.sub("token"), atomically: true, encoding: .utf8)
+        let agent = try Agent(root: scratch.sub("root"), repo: "http://127.0.0.1:\(port)/app.git")
+        let result = try agent.run("deploy", ["--token-file", scratch.sub("token")])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.hasPrefix("Error: authentication to http://127.0.0.1:\(port)/app.git failed"),
+            "\(result.stderr)")
+        #expect(result.stderr.contains("token-file"))
+        let without = try agent.run("deploy")
+        #expect(without.status == 1)
+        #expect(without.stderr.contains("set ssh-key (ssh) or token-file (https)"), "\(without.stderr)")
+        #expect(agent.currentSHA == nil)
+    }
+}

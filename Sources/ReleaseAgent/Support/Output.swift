@@ -51,6 +51,7 @@ public final class ProgressReporter {
     let output: Output
     private var lastDraw = ContinuousClock.now - .seconds(1)
     private var drawn = false
+    private var lastDone = -1
 
     init(stage: String, output: Output) {
         self.stage = stage
@@ -58,10 +59,11 @@ public final class ProgressReporter {
     }
 
     func update(done: Int, total: Int) {
-        guard total > 0 else { return }
+        guard total > 0, done != lastDone else { return }
         let now = ContinuousClock.now
         guard done == total || now - lastDraw > .milliseconds(100) else { return }
         lastDraw = now
+        lastDone = done
         let width = 30
         let filled = min(width, done * width / total)
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)

@@ -1,0 +1,35 @@
+# Shared by the bench scripts: tmpfs work dirs, timing, and writing one section of BENCHMARKS.md.
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+shared=${SHARED_BENCH:-$top/../shared/bench}
+
+bench_base() {
+  if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "${TMPDIR:-/tmp}"; fi
+}
+
+release_agent_binary() {
+  swift build -c release --package-path "$top" --product release-agent >&2
+  echo "$(swift build -c release --package-path "$top" --show-bin-path)/release-agent"
+}
+
+machine_line() {
+  echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
+}
+
+# write_section NAME FILE: replace the section NAME of BENCHMARKS.md with FILE's content.
+write_section() {
+  local name=$1 file=$2 out="$top/BENCHMARKS.md"
+  [ -f "$out" ] || printf '# Benchmarks\n\nEach section is written by the script it names; run them from a fresh clone.\n' > "$out"
+  python3 - "$out" "$name" "$file" <<'PY'
+import sys, re
+out, name, file = sys.argv[1:]
+text = open(out).read()
+body = open(file).read().rstrip() + "\n"
+start, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
+block = f"{start}\n{body}{end}\n"
+if start in text:
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end) + "\n?", lambda m: block, text, flags=re.S)
+else:
+    text = text.rstrip() + "\n\n" + block
+open(out, "w").write(text)
+PY
+}
