@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #include "CShims.h"
 
 int cshims_spawn_addchdir(posix_spawn_file_actions_t *actions, const char *path) {
@@ -14,4 +15,8 @@ int cshims_pipe_cloexec(int fds[2]) {
 
 int cshims_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+}
+
+int cshims_syncfs(int fd) {
+    return syncfs(fd);
 }

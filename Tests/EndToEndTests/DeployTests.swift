@@ -118,3 +118,38 @@ struct DeployTests {
         #expect(text.stdout.contains(String(b.prefix(12))) && text.stdout.contains("second subject"))
     }
 }
+
+@Suite("checkout paths")
+struct CheckoutTests {
+    @Test("files get the committed bytes and modes; .gitattributes filters are not applied")
+    func attributesFallback() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let plain = try repo.commit(
+            "plain", files: ["a.txt": "line\n", "dir/b.bin": "\u{0}\u{1}raw", "run.sh": "#!/bin/sh\n"])
+        #expect(try agent.run("deploy").status == 0)
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: "\(agent.root)/releases/\(plain)/dir/b.bin"))
+                == Data([0, 1, 0x72, 0x61, 0x77]))
+        #expect(FileManager.default.isExecutableFile(atPath: "\(agent.root)/releases/\(plain)/run.sh"))
+        let converted = try repo.commit("attributes", files: [".gitattributes": "*.txt text eol=crlf\n"])
+        #expect(try agent.run("deploy").status == 0)
+        #expect(try String(contentsOfFile: "\(agent.root)/releases/\(converted)/a.txt", encoding: .utf8) == "line\n")
+    }
+
+    @Test("a tree with a submodule is refused with a clear error, and current stays")
+    func submodulesRefused() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let good = try repo.commit("good")
+        #expect(try agent.run("deploy").status == 0)
+        try repo.git("update-index", "--add", "--cacheinfo", "160000,\(good),vendor/lib")
+        try repo.git("commit", "-q", "-m", "submodule")
+        let result = try agent.run("deploy")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("has submodules (vendor/lib)"), "\(result.stderr)")
+        #expect(agent.currentSHA == good)
+    }
+}

@@ -169,6 +169,8 @@ public struct Deploy {
                 }
                 return (ContinuousClock.now - start, operation.settings.build == nil ? "no build command" : "ok")
             }
+            // Everything the checkout and build wrote is on disk before the record says ready.
+            FileSystem.syncFileSystem(of: dir)
             try records.move(id.hex, to: .ready) { record in
                 record.readyAt = Date().timeIntervalSince1970
                 record.checkoutSeconds = checkout.0.seconds

@@ -80,12 +80,20 @@ public struct Operation {
         let candidates = records.all().filter { onDisk.contains($0.sha) }
         let victims = Policies.pruneVictims(
             records: candidates, current: current, previous: previous, pins: settings.pin, keep: keep)
+        var trashed: [String] = []
         for sha in victims {
-            try FileSystem.removeTree(layout.release(sha))
+            // Out of releases/ at once (rename is atomic), deleted in the background.
+            let trash = "\(layout.trash)/\(sha).\(getpid())"
+            if rename(layout.release(sha), trash) == 0 {
+                trashed.append(trash)
+            } else {
+                try FileSystem.removeTree(layout.release(sha))
+            }
             unlink(layout.record(sha))
             unlink(layout.log(sha))
         }
         if !victims.isEmpty { FileSystem.syncDirectory(layout.releases) }
+        FileSystem.removeInBackground(trashed)
         return victims
     }
 }
@@ -115,6 +123,10 @@ struct Recovery {
                 operation.output.line("recover  could not remove incomplete release \(sha): \(error)")
             }
         }
+        // Pruned releases whose background removal did not finish (a crash, a reboot).
+        let trash = (try? FileManager.default.contentsOfDirectory(atPath: layout.trash)) ?? []
+        // Removal may still be under way in the background: start another, which is harmless.
+        FileSystem.removeInBackground(trash.map { layout.trash + "/" + $0 })
         // A build whose dir is already gone but whose record still says building.
         for record in operation.records.all() where record.state == .building {
             if !FileSystem.exists(layout.release(record.sha)) { unlink(layout.record(record.sha)) }

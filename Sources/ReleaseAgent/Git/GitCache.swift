@@ -70,9 +70,20 @@ public final class GitCache {
         (try? repository.isDescendant(new, of: old)) ?? false
     }
 
+    /// Writes the tree of `id` into the empty `directory` with parallel writers. Files get the
+    /// committed bytes, as `git archive` gives them: `.gitattributes` filters (eol, ident,
+    /// LFS smudge) are not applied; a checkout out of a bare cache never applied them either.
     public func checkout(_ id: CommitID, into directory: String, progress: ProgressReporter?) throws {
         do {
-            try repository.checkout(id, into: directory, progress: progress)
+            let plan = try TreeWriter.plan(repository: repository, commit: id)
+            if !plan.submodules.isEmpty {
+                throw AgentError.failed(
+                    "\(id.short) has submodules (\(plan.submodules.prefix(3).joined(separator: ", "))), which release-agent does not fetch; vendor them into the repository or fetch them in the build"
+                )
+            }
+            let threads = min(8, max(2, ProcessInfo.processInfo.activeProcessorCount))
+            try TreeWriter.write(
+                plan, repositoryPath: repository.path, into: directory, threads: threads, progress: progress)
         } catch let error as GitError {
             throw AgentError.failed(
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")

@@ -69,42 +69,4 @@ final class Repository {
         try GitError.check(rc, "compare \(descendant.short) with \(ancestor.short)")
         return rc == 1
     }
-
-    /// Writes the tree of `id` into `directory` (absolute, parent must exist) without
-    /// touching the cache's index or HEAD. File modes and symlinks are kept.
-    func checkout(_ id: CommitID, into directory: String, progress: ProgressReporter?) throws {
-        var oid = id.oid
-        var commit: OpaquePointer?
-        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "read commit \(id.short)")
-        defer { git_commit_free(commit) }
-        var tree: OpaquePointer?
-        try GitError.check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
-        defer { git_tree_free(tree) }
-
-        var options = git_checkout_options()
-        git_checkout_options_init(&options, UInt32(GIT_CHECKOUT_OPTIONS_VERSION))
-        options.checkout_strategy =
-            GIT_CHECKOUT_FORCE.rawValue | GIT_CHECKOUT_DONT_UPDATE_INDEX.rawValue
-            | GIT_CHECKOUT_DISABLE_PATHSPEC_MATCH.rawValue
-        let box = progress.map { Unmanaged.passRetained(ProgressBox($0)) }
-        defer { box?.release() }
-        if let box {
-            options.progress_payload = box.toOpaque()
-            options.progress_cb = { _, completed, total, payload in
-                guard let payload else { return }
-                Unmanaged<ProgressBox>.fromOpaque(payload).takeUnretainedValue().reporter.update(
-                    done: Int(completed), total: Int(total))
-            }
-        }
-        try directory.withCString { dir in
-            options.target_directory = dir
-            try GitError.check(git_checkout_tree(pointer, tree, &options), "check out \(id.short) into \(directory)")
-        }
-        progress?.finish()
-    }
-}
-
-final class ProgressBox {
-    let reporter: ProgressReporter
-    init(_ reporter: ProgressReporter) { self.reporter = reporter }
 }

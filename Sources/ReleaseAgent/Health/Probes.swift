@@ -23,7 +23,6 @@ enum HTTPProbe {
         let configuration = URLSessionConfiguration.ephemeral
         configuration.requestCachePolicy = .reloadIgnoringLocalAndRemoteCacheData
         configuration.urlCache = nil
-        configuration.httpShouldUsePipelining = false
         configuration.connectionProxyDictionary = [:]
         return URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
     }()

@@ -15,6 +15,8 @@ public struct Layout: Sendable {
     public var history: String { state + "/history.jsonl" }
     public var records: String { state + "/releases" }
     public var logs: String { state + "/logs" }
+    /// Pruned releases wait here for their background removal.
+    public var trash: String { state + "/trash" }
 
     public func release(_ sha: String) -> String { releases + "/" + sha }
     public func record(_ sha: String) -> String { records + "/" + sha + ".json" }
@@ -28,6 +30,7 @@ public struct Layout: Sendable {
         chmod(state, 0o700)
         try FileSystem.makeDirectory(records, mode: 0o700)
         try FileSystem.makeDirectory(logs, mode: 0o700)
+        try FileSystem.makeDirectory(trash, mode: 0o700)
     }
 
     /// The sha `current` points at, if it points into `releases/`.

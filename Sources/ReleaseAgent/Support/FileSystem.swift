@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 /// The few file operations the store relies on, with errors that name the path.
@@ -111,6 +112,40 @@ public enum FileSystem {
                 throw AgentError.failed("cannot remove \(path)/\(name): \(errnoText())")
             }
         }
+    }
+
+    /// Flushes every file written under `path` (one syncfs instead of an fsync per file).
+    public static func syncFileSystem(of path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = cshims_syncfs(fd)
+        close(fd)
+    }
+
+    /// Removes `paths` with `rm -rf --one-file-system` (which never follows symlinks) in a
+    /// detached process, so a deploy does not wait for old releases to be deleted. The
+    /// paths are already out of `releases/`; whatever a crash leaves is removed by the
+    /// next operation's recovery.
+    public static func removeInBackground(_ paths: [String]) {
+        guard !paths.isEmpty else { return }
+        let command = "nice -n 19 rm -rf --one-file-system -- \"$@\" >/dev/null 2>&1 &"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        cshims_spawn_addclosefrom(&actions, 3)
+        let arguments = ["/bin/sh", "-c", command, "release-agent-prune"] + paths
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else {
+            paths.forEach { try? removeTree($0) }
+            return
+        }
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
     }
 
     /// Free bytes on the file system holding `path`.

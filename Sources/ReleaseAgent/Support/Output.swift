@@ -46,7 +46,7 @@ public final class Output: @unchecked Sendable {
 }
 
 /// Redraws `stage [#####-----] 50% (n/m)` at most every 100 ms.
-public final class ProgressReporter {
+public final class ProgressReporter: @unchecked Sendable {
     let stage: String
     let output: Output
     private var lastDraw = ContinuousClock.now - .seconds(1)
