@@ -34,7 +34,13 @@ mapfile -t shas < <(MKREPO_EXTRA_COMMITS=2 "$shared/mkrepo.sh" 20000 "$work/repo
 last=${shas[-1]}
 
 # --- peak RSS of a cold deploy (fetch + checkout of 20,000 files) ---------------
-peak_kb=$( { /usr/bin/time -f "%M" "$agent" deploy --root "$work/root" --repo "$work/repo" --build true --sha "${shas[3]}" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+if [ -x /usr/bin/time ]; then
+  /usr/bin/time -o "$work/peak" -f "%M" "$agent" deploy --root "$work/root" --repo "$work/repo" --build true --sha "${shas[3]}" >/dev/null 2>&1
+  peak_kb=$(tail -1 "$work/peak")
+else
+  "$agent" deploy --root "$work/root" --repo "$work/repo" --build true --sha "${shas[3]}" >/dev/null 2>&1
+  peak_kb=0
+fi
 "$agent" deploy --root "$work/root" --repo "$work/repo" --build true --sha "${shas[4]}" >/dev/null 2>&1
 
 # --- tar -x floor vs our one-commit deploy ---------------------------------------

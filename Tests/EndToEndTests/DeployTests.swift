@@ -66,6 +66,28 @@ struct DeployTests {
         #expect(unknown.stderr.contains("deadbeef"))
     }
 
+    @Test("--ref deploys a tag or another branch; an unknown ref is a usage error")
+    func deployByRef() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let tagged = try repo.commit("tagged", files: ["v": "1"])
+        try repo.git("tag", "-a", "v1.0", "-m", "release 1.0")
+        try repo.commit("later", files: ["v": "2"])
+        let byTag = try agent.run("deploy", ["--ref", "v1.0"])
+        #expect(byTag.status == 0, "\(byTag.stderr)")
+        #expect(agent.currentSHA == tagged)
+        try repo.git("checkout", "-q", "-b", "feature")
+        let feature = try repo.commit("feature work", files: ["f": "x"])
+        try repo.git("checkout", "-q", "main")
+        #expect(try agent.run("deploy", ["--ref", "feature"]).status == 0)
+        #expect(agent.currentSHA == feature)
+        let unknown = try agent.run("deploy", ["--ref", "no-such-ref"])
+        #expect(unknown.status == 2)
+        #expect(unknown.stderr.contains("neither a branch nor a tag"))
+        #expect(agent.currentSHA == feature)
+    }
+
     @Test("file modes and symlinks are checked out as the tree has them; shared paths are linked")
     func modesSymlinksShared() throws {
         let scratch = Scratch()

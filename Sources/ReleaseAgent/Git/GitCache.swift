@@ -42,14 +42,9 @@ public final class GitCache {
         }
         for name in names {
             let local = "refs/release-agent/\(name.dropFirst(5))"
-            if let id = try? peeledCommit(local) { return id }
+            if let id = try repository.peeledCommit(local) { return id }
         }
         throw AgentError.usage("ref '\(ref)' is neither a branch nor a tag on \(remoteURL); check --ref")
-    }
-
-    private func peeledCommit(_ ref: String) throws -> CommitID? {
-        guard let id = try repository.resolveReference(ref) else { return nil }
-        return try repository.lookupCommit(prefix: id.hex) ?? id
     }
 
     /// The branch head on the remote, without fetching (connect + ls-remote).

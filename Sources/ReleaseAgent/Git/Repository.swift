@@ -35,6 +35,20 @@ final class Repository {
         return CommitID(oid: oid)
     }
 
+    /// The commit a reference points at after peeling annotated tags; nil when it does not exist.
+    func peeledCommit(_ name: String) throws -> CommitID? {
+        var reference: OpaquePointer?
+        let rc = git_reference_lookup(&reference, pointer, name)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "resolve \(name)")
+        defer { git_reference_free(reference) }
+        var object: OpaquePointer?
+        try GitError.check(git_reference_peel(&object, reference, GIT_OBJECT_COMMIT), "peel \(name) to a commit")
+        defer { git_object_free(object) }
+        guard let object, let id = git_object_id(object) else { return nil }
+        return CommitID(oid: id.pointee)
+    }
+
     /// Looks up a commit by full id or unique prefix (at least 4 hex digits).
     func lookupCommit(prefix: String) throws -> CommitID? {
         guard prefix.count >= 4, prefix.count <= 40, prefix.allSatisfy({ $0.isHexDigit }) else { return nil }
