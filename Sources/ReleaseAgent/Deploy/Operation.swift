@@ -123,6 +123,12 @@ struct Recovery {
                 operation.output.line("recover  could not remove incomplete release \(sha): \(error)")
             }
         }
+        // Temp files of atomic writes a crash interrupted (records, slot state).
+        for dir in [layout.records, layout.state] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.contains(".tmp-") {
+                unlink(dir + "/" + name)
+            }
+        }
         // Pruned releases whose background removal did not finish (a crash, a reboot).
         let trash = (try? FileManager.default.contentsOfDirectory(atPath: layout.trash)) ?? []
         // Removal may still be under way in the background: start another, which is harmless.
