@@ -80,3 +80,92 @@ struct TortureTests {
         try checkInvariants(agent, after: label)
     }
 }
+
+@Suite("torture: damaged state")
+struct DamagedStateTests {
+    @Test(
+        "a truncated record, garbage history, a missing lock file, current on a deleted dir: repaired or clear, never a crash"
+    )
+    func damagedState() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        let b = try repo.commit("b")
+        #expect(try agent.run("deploy").status == 0)
+        let state = agent.root + "/.release-agent"
+
+        // The live release's record is truncated: it is rebuilt, never taken for incomplete.
+        try Data("{\"sha\":".utf8).write(to: URL(fileURLWithPath: "\(state)/releases/\(b).json"))
+        try Data("garbage\n{\"time\":".utf8).write(to: URL(fileURLWithPath: state + "/history.jsonl"), options: .atomic)
+        unlink(state + "/lock")
+        let repaired = try agent.run("prune")
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stderr.contains("record of the live release \(b)"))
+        #expect(agent.releaseDirs().contains(b))
+        #expect(agent.currentSHA == b)
+        #expect(agent.recordState(b) == "active")
+        for command in ["status", "history"] {
+            let result = try agent.run(command)
+            #expect(result.status == 0, "\(command): \(result.stderr)")
+            #expect(!result.stderr.contains("Fatal error"))
+        }
+
+        // current points at a deleted dir: status says so in one line; a deploy repairs it.
+        try FileManager.default.removeItem(atPath: "\(agent.root)/releases/\(b)")
+        let status = try agent.run("status")
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("which is missing; deploy or roll back to repair it"))
+        let rollback = try agent.run("rollback", [String(a.prefix(8))])
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        #expect(agent.currentSHA == a)
+        let redeploy = try agent.run("deploy")
+        #expect(redeploy.status == 0, "\(redeploy.stderr)")
+        #expect(agent.currentSHA == b)
+        #expect(FileManager.default.fileExists(atPath: "\(agent.root)/releases/\(b)/REVISION"))
+    }
+}
+
+@Suite("torture: concurrency")
+struct ConcurrencyTortureTests {
+    @Test("20 concurrent deploy, poll and rollback invocations: no corruption, no stale lock, consistent history")
+    func twentyAtOnce() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let build = ["--build", "sleep 0.02; cat REVISION > BUILT"]
+        for n in 1...3 {
+            try repo.commit("c\(n)", files: ["v": "\(n)"])
+            #expect(try agent.run("deploy", build).status == 0)
+        }
+        try repo.commit("head", files: ["v": "head"])
+        var running: [(String, RunningCommand)] = []
+        for n in 0..<20 {
+            let kind = ["deploy", "poll", "rollback", "deploy"][n % 4]
+            let wait = n % 2 == 0 ? ["--wait", "60s"] : []
+            let arguments = kind == "poll" ? build : (kind == "rollback" ? wait : build + wait)
+            running.append((kind, try agent.start(kind, arguments)))
+        }
+        for (kind, process) in running {
+            let result = try process.wait(timeout: 120)
+            let allowed: Set<Int32> = kind == "poll" ? [0] : (kind == "rollback" ? [0, 1, 75] : [0, 75])
+            #expect(allowed.contains(result.status), "\(kind) exited \(result.status): \(result.stderr)")
+        }
+        // No stale lock: an operation without --wait gets it at once.
+        let after = try agent.run("deploy", build)
+        #expect(after.status == 0, "\(after.stderr)")
+        // current is complete.
+        let sha = try #require(agent.currentSHA)
+        #expect(["ready", "active", "retired"].contains(agent.recordState(sha) ?? ""))
+        #expect((try? String(contentsOfFile: "\(agent.root)/releases/\(sha)/BUILT", encoding: .utf8)) == sha + "\n")
+        // Every history line parses, and each successful event names a release that was built.
+        let text = try String(contentsOfFile: agent.root + "/.release-agent/history.jsonl", encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count >= 4)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["event"] != nil, "bad history line: \(line)")
+        }
+    }
+}

@@ -109,9 +109,16 @@ struct Recovery {
             unlink(link)
             operation.output.line("recover  removed stale link \(link)")
         }
+        let current = layout.currentSHA()
         for sha in operation.records.directories() {
             let record = operation.records.read(sha)
             if let record, record.state != .building { continue }
+            if sha == current {
+                // The live release is never removed. It was complete when it went live, so a
+                // missing or damaged record is rebuilt rather than trusted.
+                repairLiveRecord(sha, damaged: record == nil)
+                continue
+            }
             if let record, let pgid = record.pgid, pgid > 1, record.bootID == BootID.current {
                 ProcessRunner.killGroup(pgid, grace: .seconds(1))
             }
@@ -134,8 +141,19 @@ struct Recovery {
         // Removal may still be under way in the background: start another, which is harmless.
         FileSystem.removeInBackground(trash.map { layout.trash + "/" + $0 })
         // A build whose dir is already gone but whose record still says building.
+        // (current's own record was repaired above.)
         for record in operation.records.all() where record.state == .building {
             if !FileSystem.exists(layout.release(record.sha)) { unlink(layout.record(record.sha)) }
         }
+    }
+
+    private func repairLiveRecord(_ sha: String, damaged: Bool) {
+        let layout = operation.layout
+        var record = operation.records.read(sha) ?? ReleaseRecord(sha: sha, state: .active, log: layout.log(sha))
+        record.state = .active
+        record.pgid = nil
+        guard (try? operation.records.write(record)) != nil else { return }
+        let what = damaged ? "missing or unreadable" : "marked building"
+        operation.output.line("recover  the record of the live release \(sha) was \(what); rebuilt it")
     }
 }
