@@ -169,3 +169,53 @@ struct ConcurrencyTortureTests {
         }
     }
 }
+
+@Suite("torture: hostile repositories and the disk")
+struct HostileRepositoryTests {
+    @Test("an empty repository and a deleted branch are one clear line each; nothing changes")
+    func emptyAndDeleted() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let empty = try agent.run("deploy")
+        #expect(empty.status == 1)
+        #expect(empty.stderr.hasPrefix("Error: branch 'main' does not exist on"), "\(empty.stderr)")
+        #expect(agent.currentSHA == nil)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        try repo.git("checkout", "-q", "-b", "other")
+        try repo.git("branch", "-q", "-D", "main")
+        let deleted = try agent.run("poll")
+        #expect(deleted.status == 1)
+        #expect(deleted.stderr.contains("branch 'main' does not exist"))
+        #expect(agent.currentSHA == a)
+    }
+
+    @Test("min-free-space refuses to check out below the threshold and leaves current alone")
+    func minFreeSpace() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy", ["--min-free-space", "1M"]).status == 0)
+        let b = try repo.commit("b")
+        let refused = try agent.run("deploy", ["--min-free-space", "1000000T"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("below min-free-space"), "\(refused.stderr)")
+        #expect(agent.currentSHA == a)
+        #expect(!agent.releaseDirs().contains(b))
+    }
+
+    @Test("file names with spaces, unicode and newlines are written as named")
+    func oddNames() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let names = ["with space.txt", "ünïcødé/日本.txt", "new\nline.txt"]
+        let sha = try repo.commit("odd", files: Dictionary(uniqueKeysWithValues: names.map { ($0, "x") }))
+        #expect(try agent.run("deploy").status == 0)
+        for name in names {
+            #expect(FileManager.default.fileExists(atPath: "\(agent.root)/releases/\(sha)/\(name)"), "\(name)")
+        }
+    }
+}
