@@ -51,6 +51,18 @@ public struct Agent: Sendable {
 
     // MARK: reading the deploy root
 
+    /// `history --json` with these arguments, parsed.
+    public func historyEvents(_ arguments: [String] = []) throws -> [[String: Any]] {
+        let result = try run("history", ["--json"] + arguments)
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] ?? []
+    }
+
+    /// `status --json`, parsed.
+    public func statusObject() throws -> [String: Any] {
+        let result = try run("status", ["--json"])
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+    }
+
     public var currentSHA: String? {
         guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/current") else {
             return nil

@@ -1,5 +1,5 @@
-import CShims
 import Foundation
+import ReleaseAgent
 
 /// The result of a finished command.
 public struct CommandResult: Sendable {
@@ -39,34 +39,13 @@ public final class RunningCommand: @unchecked Sendable {
         outPath = NSTemporaryDirectory() + "/ra-out-\(id)"
         errPath = NSTemporaryDirectory() + "/ra-err-\(id)"
         name = arguments.first ?? ""
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        if let directory { cshims_spawn_addchdir(&actions, directory) }
-        cshims_spawn_addclosefrom(&actions, 3)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        posix_spawnattr_setsigmask(&attributes, &signals)
-        sigaddset(&signals, SIGPIPE)
-        posix_spawnattr_setsigdefault(&attributes, &signals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let env = environment ?? ProcessInfo.processInfo.environment
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        switch Spawn.start(
+            arguments, environment: environment, directory: directory,
+            output: .files(stdout: outPath, stderr: errPath))
+        {
+        case .success(let child): pid = child
+        case .failure(let error): throw FixtureError("cannot start \(arguments[0]): \(error)")
         }
-        var child: pid_t = 0
-        let rc = posix_spawn(&child, arguments[0], &actions, &attributes, argv, envp)
-        guard rc == 0 else { throw FixtureError("cannot start \(arguments[0]): \(String(cString: strerror(rc)))") }
-        pid = child
     }
 
     /// Waits at most `timeout` seconds; a command still running then is killed and reported.

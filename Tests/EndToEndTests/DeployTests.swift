@@ -41,8 +41,7 @@ struct DeployTests {
         #expect(again.status == 0)
         #expect(again.stderr.contains("already live"))
         #expect(try String(contentsOfFile: agent.root + "/current/STAMP", encoding: .utf8) == first)
-        let history = try agent.run("history", ["--json"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]]
+        let events: [[String: Any]]? = try agent.historyEvents()
         #expect(events?.count == 1)
     }
 
@@ -124,15 +123,14 @@ struct DeployTests {
 
         let status = try agent.run("status", ["--json"])
         #expect(status.status == 0)
-        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let object: [String: Any]? = try agent.statusObject()
         #expect(object?["current"] as? String == b)
         let releases = object?["releases"] as? [[String: Any]] ?? []
         #expect(Set(releases.compactMap { $0["sha"] as? String }) == [a, b])
         #expect(releases.first { $0["sha"] as? String == b }?["subject"] as? String == "second subject")
         #expect(releases.first { $0["sha"] as? String == b }?["state"] as? String == "active")
 
-        let history = try agent.run("history", ["--json", "-n", "5"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+        let events = try agent.historyEvents(["-n", "5"])
         #expect(events.compactMap { $0["sha"] as? String } == [a, b])
         #expect(events.last?["previous"] as? String == a)
         #expect(events.allSatisfy { $0["result"] as? String == "ok" && $0["event"] as? String == "deploy" })

@@ -20,8 +20,7 @@ struct FailureTests {
         #expect(agent.recordState(bad) == "failed")
         let log = try String(contentsOfFile: "\(agent.root)/.release-agent/logs/\(bad).log", encoding: .utf8)
         #expect(log.contains("broken on purpose"))
-        let history = try agent.run("history", ["--json"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+        let events = try agent.historyEvents()
         #expect(events.last?["result"] as? String == "failed")
         #expect(events.last?["sha"] as? String == bad)
     }

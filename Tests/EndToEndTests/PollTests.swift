@@ -20,8 +20,7 @@ struct PollTests {
         let next = try agent.run("poll")
         #expect(next.status == 0, "\(next.stderr)")
         #expect(agent.currentSHA == b)
-        let history = try agent.run("history", ["--json"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+        let events = try agent.historyEvents()
         #expect(events.compactMap { $0["trigger"] as? String } == ["poll", "poll"])
     }
 
@@ -96,8 +95,7 @@ struct PollTests {
         #expect(moved.status == 0, "\(moved.stderr)")
         #expect(moved.stderr.contains("non-fast-forward"))
         #expect(agent.currentSHA == rewritten)
-        let history = try agent.run("history", ["--json", "-n", "1"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+        let events = try agent.historyEvents(["-n", "1"])
         #expect(events.first?["nonFastForward"] as? Bool == true)
     }
 

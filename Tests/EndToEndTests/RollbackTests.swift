@@ -28,8 +28,7 @@ struct RollbackTests {
 
         let status = try agent.run("status")
         #expect(status.stdout.contains("quarantined: rolled back from"))
-        let history = try agent.run("history", ["--json"])
-        let events = try JSONSerialization.jsonObject(with: Data(history.stdout.utf8)) as? [[String: Any]] ?? []
+        let events = try agent.historyEvents()
         #expect(
             events.filter { $0["event"] as? String == "rollback" }.compactMap { $0["sha"] as? String } == [
                 shas[1], shas[0],
@@ -59,8 +58,7 @@ struct RollbackTests {
         #expect(redeploy.status == 0)
         #expect(agent.currentSHA == shas[2])
         #expect(redeploy.stderr.contains("skipped"))
-        let status = try agent.run("status", ["--json"])
-        let object = try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any]
+        let object: [String: Any]? = try agent.statusObject()
         let releases = object?["releases"] as? [[String: Any]] ?? []
         #expect(releases.first { $0["sha"] as? String == shas[2] }?["quarantine"] == nil)
     }

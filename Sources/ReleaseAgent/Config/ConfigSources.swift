@@ -15,7 +15,7 @@ public enum ConfigSources {
                     baseDirectory: (file as NSString).deletingLastPathComponent)
             }
         }
-        for name in SettingNames.all.keys {
+        for name in SettingNames.all {
             let variable = SettingNames.environmentName(name)
             if let value = environment[variable] {
                 merged[name] = RawSetting(value: .scalar(value), origin: "$\(variable)", baseDirectory: cwd)
@@ -71,7 +71,7 @@ public enum ConfigSources {
     private static func convert(_ value: TOMLValueConvertible, name: String, file: String, key: String) throws
         -> RawValue
     {
-        guard SettingNames.all[name] != nil else {
+        guard SettingNames.all.contains(name) else {
             throw AgentError.usage(
                 "unknown setting '\(key)' in \(file); see releases.example/release-agent.toml for the known ones")
         }

@@ -1,22 +1,13 @@
 import Foundation
 
-/// Every setting the SPEC names, with the kind of value it takes.
-public enum SettingKind: Sendable {
-    case string, path, integer, duration, bool, list, size
-}
-
+/// Every setting the SPEC names; `Settings` gives each its type.
 public enum SettingNames {
-    public static let all: [String: SettingKind] = [
-        "root": .path, "repo": .string, "branch": .string, "keep-releases": .integer,
-        "build": .string, "build-timeout": .duration, "shared": .list,
-        "health-url": .string, "health-tcp": .string, "health-timeout": .duration,
-        "health-interval": .duration, "health-expect": .string, "health-successes": .integer,
-        "strategy": .string, "slots": .list, "hooks-dir": .path, "hook-timeout": .duration,
-        "listen": .string, "webhook-secret-file": .path, "poll-interval": .duration,
-        "ssh-key": .path, "token-file": .path, "pin": .list, "wait": .duration,
-        "allow-unsigned": .bool, "shutdown-grace": .duration, "health-token": .string,
-        "metrics-token": .string, "refuse-force-push": .bool, "min-free-space": .size,
-        "log-format": .string, "pid-file": .path,
+    public static let all: Set<String> = [
+        "root", "repo", "branch", "keep-releases", "build", "build-timeout", "shared", "health-url", "health-tcp",
+        "health-timeout", "health-interval", "health-expect", "health-successes", "strategy", "slots", "hooks-dir",
+        "hook-timeout", "listen", "webhook-secret-file", "poll-interval", "ssh-key", "token-file", "pin", "wait",
+        "allow-unsigned", "shutdown-grace", "health-token", "metrics-token", "refuse-force-push", "min-free-space",
+        "log-format", "pid-file",
     ]
 
     /// `keep-releases` -> `RELEASE_AGENT_KEEP_RELEASES`.

@@ -37,7 +37,7 @@ public struct Deploy {
     public func run(_ request: DeployRequest) throws -> DeployResult {
         let settings = operation.settings
         let url = try RemoteURL.normalize(try settings.requireRepo())
-        return try operation.locked("deploy") {
+        return try operation.locked {
             let started = ContinuousClock.now
             let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
             let target = try timed("fetch") { () throws -> (CommitID, String) in

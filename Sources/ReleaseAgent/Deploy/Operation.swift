@@ -18,7 +18,7 @@ public struct Operation {
 
     /// Creates the layout, takes the lock (exit 75 when busy, or waits `wait`), repairs
     /// what a crash left, then runs `body`. The lock is released when `body` returns.
-    public func locked<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    public func locked<T>(_ body: () throws -> T) throws -> T {
         try layout.create()
         guard let lock = try FileLock.acquire(layout.lock, wait: settings.wait) else {
             throw AgentError(

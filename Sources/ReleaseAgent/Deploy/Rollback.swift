@@ -8,7 +8,7 @@ public struct Rollback {
 
     /// `target` is a sha or unique prefix; nil takes the release live before the current one.
     public func run(target: String?) throws -> String {
-        try operation.locked("rollback") {
+        try operation.locked {
             let started = ContinuousClock.now
             let current = operation.layout.currentSHA()
             let complete = operation.completeOnDisk()
@@ -77,7 +77,7 @@ public struct Prune {
     public init(operation: Operation) { self.operation = operation }
 
     public func run(keep: Int?) throws -> [String] {
-        try operation.locked("prune") {
+        try operation.locked {
             let removed = try operation.prune(keep: keep ?? operation.settings.keepReleases)
             if !removed.isEmpty {
                 var event = HistoryEvent(event: .prune, result: .ok, sha: nil)

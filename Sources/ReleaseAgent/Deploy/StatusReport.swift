@@ -30,11 +30,12 @@ public struct StatusReport: Codable, Sendable {
             currentProblem = "current points at releases/\(current), which is missing; deploy or roll back to repair it"
         }
         let dirs = Set(records.directories())
+        let live = current
         releases = records.all().filter { dirs.contains($0.sha) }
             .sorted { ($0.createdAt, $0.sha) > ($1.createdAt, $1.sha) }
             .map { record in
                 Release(
-                    sha: record.sha, state: record.state, current: record.sha == layout.currentSHA(),
+                    sha: record.sha, state: record.state, current: record.sha == live,
                     subject: record.commit?.subject, author: record.commit?.author, createdAt: record.createdAt,
                     quarantine: record.quarantine, failure: record.failure, log: record.log)
             }

@@ -34,7 +34,7 @@ struct StepRunner {
         let outcome = try runner.run(
             logPath: logPath,
             started: { pid in
-                _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { record in
+                try? records.update(sha) { record in
                     record.pgid = pid
                     record.bootID = BootID.current
                 }
@@ -42,7 +42,7 @@ struct StepRunner {
             output: { data in prefixer.feed(data) })
         prefixer.flush()
         appendLog(logPath, "== \(stage) \(outcome.text)\n")
-        _ = try? records.move(sha, to: records.read(sha)?.state ?? .building) { $0.pgid = nil }
+        try? records.update(sha) { $0.pgid = nil }
         return outcome
     }
 

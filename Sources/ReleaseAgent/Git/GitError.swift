@@ -22,7 +22,6 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
         return "unknown libgit2 error"
     }
 
-    var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
     var isAuth: Bool { code == GIT_EAUTH.rawValue || message.lowercased().contains("authentication") }
 }
 

@@ -36,6 +36,13 @@ public struct RecordStore: Sendable {
         return record
     }
 
+    /// Changes a record without moving its state (process group bookkeeping).
+    public func update(_ sha: String, _ change: (inout ReleaseRecord) -> Void) throws {
+        guard var record = read(sha) else { return }
+        change(&record)
+        try write(record)
+    }
+
     /// Every record on disk; unreadable ones are skipped (the cleanup treats their dirs as incomplete).
     public func all() -> [ReleaseRecord] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.records)) ?? []

@@ -129,18 +129,7 @@ public enum FileSystem {
     public static func removeInBackground(_ paths: [String]) {
         guard !paths.isEmpty else { return }
         let command = "nice -n 19 rm -rf --one-file-system -- \"$@\" >/dev/null 2>&1 &"
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        cshims_spawn_addclosefrom(&actions, 3)
-        let arguments = ["/bin/sh", "-c", command, "release-agent-prune"] + paths
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, "/bin/sh", &actions, nil, argv, environ) == 0 else {
+        guard case .success(let pid) = Spawn.start(["/bin/sh", "-c", command, "release-agent-prune"] + paths) else {
             paths.forEach { try? removeTree($0) }
             return
         }

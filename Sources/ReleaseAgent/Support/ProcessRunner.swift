@@ -1,4 +1,3 @@
-import CShims
 import Foundation
 
 /// How a child process ended.
@@ -55,41 +54,14 @@ public struct ProcessRunner {
         defer { close(readFD) }
         lseek(readFD, 0, SEEK_END)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, logFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, logFD, 2)
-        cshims_spawn_addchdir(&actions, directory)
-        // Nothing the agent holds (its lock, a supervisor's pipes or sockets) leaks into a build or hook.
-        cshims_spawn_addclosefrom(&actions, 3)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(command), nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, envp)
+        let spawned = Spawn.start(
+            ["/bin/sh", "-c", command], environment: environment, directory: directory,
+            output: .descriptor(logFD), newProcessGroup: true)
         close(logFD)
-        guard rc == 0 else {
-            throw AgentError.failed("cannot start /bin/sh in \(directory): \(String(cString: strerror(rc)))")
+        let pid: pid_t
+        switch spawned {
+        case .success(let child): pid = child
+        case .failure(let error): throw AgentError.failed("cannot start /bin/sh in \(directory): \(error)")
         }
         started(pid)
         return wait(pid: pid, readFD: readFD, output: output)
