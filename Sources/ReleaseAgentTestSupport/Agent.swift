@@ -7,6 +7,8 @@ public struct Agent: Sendable {
     public let repo: String
     /// Environment for every run: the test's own, without RELEASE_AGENT_* leaking in.
     public var environment: [String: String]
+    /// Put before the binary on every run, e.g. a shell that sets `ulimit -f` first.
+    public var wrapper: [String] = []
 
     public init(root: String, repo: String) throws {
         self.binary = try Agent.locateBinary()
@@ -46,7 +48,7 @@ public struct Agent: Sendable {
     }
 
     func command(_ subcommand: String, _ arguments: [String]) -> [String] {
-        [binary, subcommand, "--root", root, "--repo", repo] + arguments
+        wrapper + [binary, subcommand, "--root", root, "--repo", repo] + arguments
     }
 
     // MARK: reading the deploy root
@@ -77,10 +79,15 @@ public struct Agent: Sendable {
     }
 
     public func recordState(_ sha: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: "\(root)/.release-agent/releases/\(sha).json"),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object["state"] as? String
+        record(sha)?["state"] as? String
+    }
+
+    /// The release record of `sha`, parsed.
+    public func record(_ sha: String) -> [String: Any]? {
+        guard let data = FileManager.default.contents(atPath: "\(root)/.release-agent/releases/\(sha).json") else {
+            return nil
+        }
+        return try? JSONSerialization.jsonObject(with: data) as? [String: Any]
     }
 
     /// Waits (bounded) until `path` exists.

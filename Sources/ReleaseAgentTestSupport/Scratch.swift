@@ -66,6 +66,40 @@ public struct GitFixture: Sendable {
         try git("commit", "-q", "--allow-empty", "-m", message)
         return try git("rev-parse", "HEAD")
     }
+
+    /// Writes a tree object as given, unchecked (`hash-object --literally`): the only way to
+    /// get names git itself refuses, like `..`. `entries` are (mode, name, object id).
+    public func rawTree(_ entries: [(mode: String, name: String, id: String)]) throws -> String {
+        var bytes = Data()
+        for entry in entries {
+            bytes.append(Data("\(entry.mode) \(entry.name)\u{0}".utf8))
+            var hex = Substring(entry.id)
+            while !hex.isEmpty {
+                bytes.append(UInt8(hex.prefix(2), radix: 16)!)
+                hex = hex.dropFirst(2)
+            }
+        }
+        let file = path + "/.git/raw-tree-\(UUID().uuidString)"
+        try bytes.write(to: URL(fileURLWithPath: file))
+        defer { unlink(file) }
+        return try git("hash-object", "-t", "tree", "--literally", "-w", file)
+    }
+
+    /// Commits `tree` on top of HEAD and moves the current branch there.
+    @discardableResult
+    public func commitTree(_ tree: String, message: String) throws -> String {
+        let sha = try git("commit-tree", "-m", message, "-p", "HEAD", tree)
+        try git("update-ref", "HEAD", sha)
+        return sha
+    }
+
+    /// A blob with `content`, written to the object store only.
+    public func blob(_ content: String) throws -> String {
+        let file = path + "/.git/raw-blob-\(UUID().uuidString)"
+        try content.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        return try git("hash-object", "-w", file)
+    }
 }
 
 public struct FixtureError: Error, CustomStringConvertible {

@@ -17,6 +17,8 @@ public struct RootCommand: ParsableCommand {
     /// Parses and runs; prints `Error: ...` and exits with the SPEC's status on failure.
     public static func runMain() async -> Never {
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit (`ulimit -f`) then fails the write with EFBIG: a clear error, not a kill.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -136,10 +136,15 @@ public struct Deploy {
             let checkout = try timed("checkout") { () throws -> (Duration, String) in
                 let start = ContinuousClock.now
                 guard mkdir(dir, 0o755) == 0 else {
-                    throw AgentError.failed("cannot create \(dir): \(FileSystem.errnoText()); check permissions")
+                    throw AgentError.environment(
+                        "cannot create \(dir): \(FileSystem.errnoText()); check permissions and free space")
                 }
                 try cache.checkout(id, into: dir, progress: operation.output.progress("checkout"))
-                try Data((id.hex + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/REVISION"))
+                do {
+                    try Data((id.hex + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/REVISION"))
+                } catch {
+                    throw AgentError.environment("cannot write \(dir)/REVISION: \(error); check free space")
+                }
                 try SharedLinks(layout: layout).link(operation.settings.shared, into: dir)
                 return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)")
             }
@@ -183,9 +188,12 @@ public struct Deploy {
             throw AgentError.failed(
                 "deploy of \(id.short) cancelled by shutdown (\(error.message)); current is unchanged")
         } catch let error as AgentError {
+            // A half-written checkout is no use to inspect: it goes at once. A failed build
+            // stays on disk until prune, with its output, for the operator to look at.
+            if stage == "checkout" { try? FileSystem.removeTree(dir) }
             try? records.move(id.hex, to: .failed) { record in
                 record.failure = "\(stage): \(error.message)"
-                record.quarantine = "\(stage) failed"
+                record.quarantine = error.isEnvironmental ? nil : "\(stage) failed"
                 record.pgid = nil
             }
             throw StageFailure(stage: stage, reason: error.message)

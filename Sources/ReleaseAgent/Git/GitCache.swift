@@ -80,7 +80,7 @@ public final class GitCache {
             try TreeWriter.write(
                 plan, repositoryPath: repository.path, into: directory, threads: threads, progress: progress)
         } catch let error as GitError {
-            throw AgentError.failed(
+            throw AgentError.environment(
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
         }
     }

@@ -21,6 +21,15 @@ struct TreeWriter {
 
     final class Collector {
         var plan = Plan()
+        var seen = Set<String>()
+        /// The first path that must not be written: `..`, `.`, `.git`, or a name given twice.
+        var unsafe: String?
+    }
+
+    /// A tree entry name that could write outside the release or shadow git's own dir;
+    /// git refuses to create these, so only a crafted tree has them.
+    static func isUnsafe(_ name: String) -> Bool {
+        name.isEmpty || name == "." || name == ".." || name.contains("/") || name.lowercased() == ".git"
     }
 
     /// Walks the tree of `id` (pre-order) and lists what to create.
@@ -39,7 +48,12 @@ struct TreeWriter {
             { root, entry, payload in
                 guard let entry, let payload, let root, let name = git_tree_entry_name(entry) else { return -1 }
                 let collector = Unmanaged<Collector>.fromOpaque(payload).takeUnretainedValue()
-                let path = String(cString: root) + String(cString: name)
+                let leaf = String(cString: name)
+                let path = String(cString: root) + leaf
+                guard !TreeWriter.isUnsafe(leaf), collector.seen.insert(path).inserted else {
+                    collector.unsafe = path
+                    return -1
+                }
                 switch git_tree_entry_type(entry) {
                 case GIT_OBJECT_TREE:
                     collector.plan.directories.append(path)
@@ -55,6 +69,11 @@ struct TreeWriter {
                 }
                 return 0
             }, payload)
+        if let unsafe = collector.unsafe {
+            throw AgentError.failed(
+                "\(id.short) has an unsafe path '\(unsafe)' in its tree (a '..', '.' or '.git' entry, or a name given twice), which could write outside the release; nothing was checked out; remove that commit from the branch"
+            )
+        }
         try GitError.check(rc, "walk the tree of \(id.short)")
         return collector.plan
     }
@@ -65,7 +84,7 @@ struct TreeWriter {
     ) throws {
         for path in plan.directories {
             guard mkdir(directory + "/" + path, 0o755) == 0 || errno == EEXIST else {
-                throw AgentError.failed(
+                throw AgentError.environment(
                     "cannot create \(directory)/\(path): \(FileSystem.errnoText()); check free space")
             }
         }
@@ -95,7 +114,7 @@ struct TreeWriter {
                 }
             }
         }
-        if let error = state.error { throw AgentError.failed(error) }
+        if let error = state.error { throw AgentError.environment(error) }
         progress?.update(done: total, total: total)
         progress?.finish()
     }

@@ -12,14 +12,22 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
 
     public let kind: Kind
     public let message: String
+    /// The machine's fault, not the commit's (a full disk, an I/O error): a failed release
+    /// is not quarantined, so the next trigger tries it again.
+    public let isEnvironmental: Bool
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, environmental: Bool = false) {
         self.kind = kind
         self.message = message
+        self.isEnvironmental = environmental
     }
 
     public static func usage(_ message: String) -> AgentError { AgentError(.usage, message) }
     public static func failed(_ message: String) -> AgentError { AgentError(.failed, message) }
+    /// A failure of the disk or the machine: exit 1, and no quarantine of the commit.
+    public static func environment(_ message: String) -> AgentError {
+        AgentError(.failed, message, environmental: true)
+    }
 
     public var exitCode: Int32 {
         switch kind {

@@ -1,0 +1,146 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+@Suite("torture: hostile repositories and the disk")
+struct HostileRepositoryTests {
+    @Test("an empty repository and a deleted branch are one clear line each; nothing changes")
+    func emptyAndDeleted() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let empty = try agent.run("deploy")
+        #expect(empty.status == 1)
+        #expect(empty.stderr.hasPrefix("Error: branch 'main' does not exist on"), "\(empty.stderr)")
+        #expect(agent.currentSHA == nil)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        try repo.git("checkout", "-q", "-b", "other")
+        try repo.git("branch", "-q", "-D", "main")
+        let deleted = try agent.run("poll")
+        #expect(deleted.status == 1)
+        #expect(deleted.stderr.contains("branch 'main' does not exist"))
+        #expect(agent.currentSHA == a)
+    }
+
+    @Test("min-free-space refuses to check out below the threshold and leaves current alone")
+    func minFreeSpace() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy", ["--min-free-space", "1M"]).status == 0)
+        let b = try repo.commit("b")
+        let refused = try agent.run("deploy", ["--min-free-space", "1000000T"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("below min-free-space"), "\(refused.stderr)")
+        #expect(agent.currentSHA == a)
+        #expect(!agent.releaseDirs().contains(b))
+    }
+
+    @Test("file names with spaces, unicode and newlines are written as named")
+    func oddNames() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let names = ["with space.txt", "ünïcødé/日本.txt", "new\nline.txt"]
+        let sha = try repo.commit("odd", files: Dictionary(uniqueKeysWithValues: names.map { ($0, "x") }))
+        #expect(try agent.run("deploy").status == 0)
+        for name in names {
+            #expect(FileManager.default.fileExists(atPath: "\(agent.root)/releases/\(sha)/\(name)"), "\(name)")
+        }
+    }
+}
+
+@Suite("torture: crafted trees, huge files, a full disk")
+struct CraftedTreeTests {
+    @Test(
+        "a tree with '..', '.', '.git' or a name given twice is refused: nothing is written outside, current stays",
+        arguments: ["..", ".", ".git", ".GIT", "twice"])
+    func unsafeNames(_ name: String) throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a", files: ["app.txt": "a"])
+        #expect(try agent.run("deploy").status == 0)
+
+        let blob = try repo.blob("escaped\n")
+        let inner = try repo.rawTree([("100644", "escaped", blob)])
+        let entries: [(mode: String, name: String, id: String)] =
+            name == "twice"
+            ? [("120000", "dir", try repo.blob("/tmp")), ("40000", "dir", inner)]
+            : [("40000", name, inner)]
+        let evil = try repo.commitTree(try repo.rawTree(entries), message: "evil \(name)")
+
+        let refused = try agent.run("deploy")
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("has an unsafe path"), "\(refused.stderr)")
+        #expect(agent.currentSHA == a)
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/releases/escaped"))
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/escaped"))
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/releases/\(evil)"))
+        // The commit's fault: quarantined, so poll does not try it again.
+        #expect(try agent.run("poll").stdout.isEmpty)
+        #expect(agent.recordState(evil) == "failed")
+    }
+
+    @Test("a 48 MiB file is checked out byte for byte")
+    func hugeFile() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 48 << 20)
+        for index in stride(from: 0, to: bytes.count, by: 8) {
+            withUnsafeBytes(of: generator.next() as UInt64) { word in
+                for offset in 0..<8 { bytes[index + offset] = word[offset] }
+            }
+        }
+        let data = Data(bytes)
+        try data.write(to: URL(fileURLWithPath: repo.path + "/huge.bin"))
+        let sha = try repo.commit("huge")
+        let result = try agent.run("deploy")
+        #expect(result.status == 0, "\(result.stderr)")
+        let written = FileManager.default.contents(atPath: "\(agent.root)/releases/\(sha)/huge.bin")
+        #expect(written == data)
+    }
+
+    @Test("the disk fills during checkout: one clear line, current untouched, the partial release removed")
+    func diskFull() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let mountPoint = scratch.sub("small")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        // A 3 MiB file system of the test's own; without mount rights, a 3 MiB file-size limit.
+        let mounted =
+            try ShellCommand.run(["/bin/mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mountPoint]).status == 0
+        defer { if mounted { _ = try? ShellCommand.run(["/bin/umount", "-l", mountPoint]) } }
+        var agent = try Agent(root: mountPoint + "/root", repo: repo.path)
+        let a = try repo.commit("a", files: ["app.txt": "a"])
+        #expect(try agent.run("deploy").status == 0)
+
+        // 8 MB of one byte: a tiny pack, a checkout that does not fit.
+        let b = try repo.commit("b", files: ["big.txt": String(repeating: "x", count: 8_000_000)])
+        if !mounted {
+            agent.wrapper = ["/bin/sh", "-c", "ulimit -f 6144; exec \"$@\"", "sh"]
+        }
+        let full = try agent.run("deploy")
+        #expect(full.status == 1)
+        #expect(
+            full.stderr.contains("No space left on device") || full.stderr.contains("File too large"), "\(full.stderr)")
+        #expect(full.stderr.contains("check free space"))
+        #expect(full.stderr.components(separatedBy: "\n").filter { !$0.isEmpty }.count <= 2, "\(full.stderr)")
+        #expect(agent.currentSHA == a)
+        #expect(FileManager.default.contents(atPath: agent.root + "/current/app.txt") == Data("a".utf8))
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/releases/\(b)"))
+        #expect(agent.recordState(b) == "failed")
+        // Not the commit's fault: not quarantined, so the next trigger tries it again.
+        #expect(agent.record(b)?["quarantine"] == nil)
+
+        let c = try repo.commit("c", remove: ["big.txt"])
+        agent.wrapper = []
+        #expect(try agent.run("deploy").status == 0)
+        #expect(agent.currentSHA == c)
+        #expect(try agent.run("status").status == 0)
+    }
+}
