@@ -33,6 +33,7 @@ struct ServeCommand: AsyncParsableCommand {
 
         let app = Application(
             router: server.router(),
+            server: .http1(configuration: .init(idleTimeout: .init(WebhookServer.idleTimeout))),
             configuration: .init(address: .hostname(host, port: port), serverName: "release-agent"),
             services: [
                 DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger),

@@ -23,8 +23,32 @@ public struct WebhookVerifier: Sendable {
         self.branch = branch
     }
 
+    /// Headers whose value decides what happens: given twice, the request is ambiguous.
+    static let singleHeaders: Set<String> = [
+        "content-type", "x-github-event", "x-github-delivery", "x-hub-signature-256", "x-gitlab-event",
+        "x-gitlab-token", "x-gitlab-event-uuid", "x-gitea-event", "x-gitea-signature", "x-gitea-delivery",
+        "x-forgejo-event", "x-forgejo-signature", "x-forgejo-delivery",
+    ]
+
+    /// The request's header fields as they came (any case, repeats kept).
+    public func decide(fields: [(name: String, value: String)], body: [UInt8]) -> WebhookDecision {
+        var headers: [String: String] = [:]
+        for field in fields {
+            let name = field.name.lowercased()
+            if headers[name] != nil, Self.singleHeaders.contains(name) {
+                return .reject(status: 400, reason: "the header \(field.name) is given more than once; send it once")
+            }
+            headers[name] = field.value
+        }
+        return decide(headers: headers, body: body)
+    }
+
     /// `headers` keys are lower case.
     public func decide(headers: [String: String], body: [UInt8]) -> WebhookDecision {
+        for name in ["x-github-event", "x-gitea-event", "x-forgejo-event", "x-gitlab-event"]
+        where headers[name]?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            return .reject(status: 400, reason: "the \(name) header is empty")
+        }
         if let event = headers["x-github-event"] {
             return github(event: event, headers: headers, body: body)
         }
@@ -46,7 +70,7 @@ public struct WebhookVerifier: Sendable {
         let delivery = headers["x-github-delivery"]
         switch event {
         case "ping": return .answer(status: 200, json: #"{"pong":true}"#, delivery: delivery)
-        case "push": return push(body: body, delivery: delivery, source: "github")
+        case "push": return push(body: body, headers: headers, delivery: delivery, source: "github")
         default: return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery)
         }
     }
@@ -56,7 +80,7 @@ public struct WebhookVerifier: Sendable {
         if let failure = checkHMAC(signature, prefix: "", body: body, header: "X-Gitea-Signature") { return failure }
         let delivery = headers["x-gitea-delivery"] ?? headers["x-forgejo-delivery"]
         guard event == "push" else { return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery) }
-        return push(body: body, delivery: delivery, source: "gitea")
+        return push(body: body, headers: headers, delivery: delivery, source: "gitea")
     }
 
     private func gitlab(event: String, headers: [String: String], body: [UInt8]) -> WebhookDecision {
@@ -72,12 +96,51 @@ public struct WebhookVerifier: Sendable {
         guard event == "Push Hook" else {
             return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery)
         }
-        return push(body: body, delivery: delivery, source: "gitlab")
+        return push(body: body, headers: headers, delivery: delivery, source: "gitlab")
+    }
+
+    enum Payload {
+        case json(Data)
+        case refused(WebhookDecision)
+    }
+
+    /// The JSON of a payload: the body itself, or GitHub's form encoding (`payload=<json>`).
+    static func payloadJSON(body: [UInt8], contentType: String?) -> Payload {
+        let media = (contentType ?? "application/json").split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces).lowercased()
+        }
+        switch media ?? "" {
+        case "application/json", "": return .json(Data(body))
+        case let type where type.hasPrefix("application/") && type.hasSuffix("+json"): return .json(Data(body))
+        case "application/x-www-form-urlencoded":
+            for pair in body.split(separator: UInt8(ascii: "&")) where pair.starts(with: Array("payload=".utf8)) {
+                let value = String(decoding: pair.dropFirst(8), as: UTF8.self).replacingOccurrences(of: "+", with: " ")
+                guard let json = value.removingPercentEncoding else {
+                    return .refused(.reject(status: 400, reason: "the payload field is not valid percent-encoding"))
+                }
+                return .json(Data(json.utf8))
+            }
+            // No payload field: a JSON body sent with the form type (curl -d does that).
+            return .json(Data(body))
+        default:
+            let shown = String((contentType ?? "").prefix(100))
+            return .refused(
+                .reject(
+                    status: 415,
+                    reason:
+                        "Content-Type \(shown) is not supported; send application/json or application/x-www-form-urlencoded"
+                ))
+        }
     }
 
     /// Reads `ref` (and `deleted` / an all-zero `after`) from a push payload.
-    private func push(body: [UInt8], delivery: String?, source: String) -> WebhookDecision {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else {
+    private func push(body: [UInt8], headers: [String: String], delivery: String?, source: String) -> WebhookDecision {
+        let json: Data
+        switch Self.payloadJSON(body: body, contentType: headers["content-type"]) {
+        case .json(let data): json = data
+        case .refused(let refusal): return refusal
+        }
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             return .reject(status: 400, reason: "the body is not a JSON object")
         }
         guard let ref = object["ref"] as? String else {
@@ -108,7 +171,9 @@ public struct WebhookVerifier: Sendable {
         return nil
     }
 
+    /// `{"ignored": reason}`; a reason that echoes a ref or event is cut to 200 characters.
     private func ignored(_ reason: String) -> String {
+        let reason = reason.count > 200 ? String(reason.prefix(200)) + "..." : reason
         let data = (try? JSONSerialization.data(withJSONObject: ["ignored": reason])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }

@@ -16,6 +16,10 @@ struct WebhookServer {
         let router = Router()
         router.post("/webhook") { request, _ in try await webhook(request) }
         router.get("/healthz") { request, _ in await healthz(request) }
+        router.head("/healthz") { request, _ in
+            let answer = await healthz(request)
+            return Response(status: answer.status, headers: answer.headers)
+        }
         router.get("/metrics") { request, _ in await metricsResponse(request) }
         for method in [HTTPRequest.Method.get, .put, .delete, .patch, .head, .options] {
             router.on("/webhook", method: method) { _, _ in
@@ -49,16 +53,16 @@ struct WebhookServer {
             return Self.json(.contentTooLarge, #"{"error":"body over 25 MiB"}"#)
         }
         let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: WebhookVerifier.maxBody)
-        } catch is NIOTooManyBytesError {
-            return Self.json(.contentTooLarge, #"{"error":"body over 25 MiB"}"#)
-        } catch {
-            return Self.json(.badRequest, #"{"error":"the body could not be read"}"#)
+        switch await Self.readBody(request, limit: WebhookVerifier.maxBody, within: Self.bodyDeadline) {
+        case .body(let body): buffer = body
+        case .tooLarge: return Self.json(.contentTooLarge, #"{"error":"body over 25 MiB"}"#)
+        case .unreadable: return Self.json(.badRequest, #"{"error":"the body could not be read"}"#)
+        case .timedOut:
+            return Self.json(
+                .requestTimeout, #"{"error":"the body did not arrive within 15 s"}"#, extra: [.connection: "close"])
         }
-        var headers: [String: String] = [:]
-        for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let decision = verifier.decide(headers: headers, body: Array(buffer.readableBytesView))
+        let fields = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        let decision = verifier.decide(fields: fields, body: Array(buffer.readableBytesView))
         switch decision {
         case .reject(let status, let reason):
             let body = (try? JSONSerialization.data(withJSONObject: ["error": reason])) ?? Data()
@@ -74,6 +78,40 @@ struct WebhookServer {
             }
             await queue.trigger(source)
             return Self.json(.accepted, #"{"queued":true}"#)
+        }
+    }
+
+    /// A request body must arrive within this; a slower one is answered 408 and closed. Slow
+    /// headers are bounded by the connection idle timeout (`idleTimeout`, same length).
+    static let bodyDeadline = Duration.seconds(15)
+    static let idleTimeout = Duration.seconds(15)
+
+    enum BodyRead {
+        case body(ByteBuffer)
+        case tooLarge
+        case unreadable
+        case timedOut
+    }
+
+    /// Collects the body, racing a deadline: a client that sends a byte a second is cut off.
+    static func readBody(_ request: Request, limit: Int, within deadline: Duration) async -> BodyRead {
+        await withTaskGroup(of: BodyRead.self) { group in
+            group.addTask {
+                do {
+                    return .body(try await request.body.collect(upTo: limit))
+                } catch is NIOTooManyBytesError {
+                    return .tooLarge
+                } catch {
+                    return Task.isCancelled ? .timedOut : .unreadable
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: deadline)
+                return .timedOut
+            }
+            let first = await group.next() ?? .timedOut
+            group.cancelAll()
+            return first
         }
     }
 
