@@ -58,7 +58,8 @@ struct StoreTests {
             ["--keep-releases", "0"], ["--keep-releases", "many"], ["--build-timeout", "soon"],
             ["--strategy", "yolo"], ["--strategy", "blue-green"], ["--slots", "1,99999"], ["--no-such-flag"],
             ["--sha", "xyz"], ["--sha", "abc", "--ref", "main"], ["--shared", "../etc/passwd"],
-            ["--min-free-space", "lots"], ["--branch", "a..b"],
+            ["--min-free-space", "lots"], ["--branch", "a..b"], ["--health-url", "https://127.0.0.1/health"],
+            ["--health-url", "http://127.0.0.1:99999/"],
         ]
         for arguments in cases {
             let result = try agent.run("deploy", arguments)

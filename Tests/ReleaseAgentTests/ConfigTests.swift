@@ -1,6 +1,7 @@
 import Foundation
-import ReleaseAgent
 import Testing
+
+@testable import ReleaseAgent
 
 @Suite("settings")
 struct ConfigTests {
@@ -86,5 +87,36 @@ struct ConfigTests {
         #expect(DurationParser.parse("0") == .zero)
         #expect(DurationParser.parse("-1s") == nil)
         #expect(DurationParser.parse("soon") == nil)
+    }
+}
+
+@Suite("the HTTP health probe")
+struct HTTPProbeTests {
+    @Test("http:// URLs parse with host, port and path; other schemes and bad ports do not")
+    func parse() {
+        #expect(
+            HTTPProbe.parse("http://127.0.0.1:8080/health") == .init(host: "127.0.0.1", port: 8080, path: "/health"))
+        #expect(HTTPProbe.parse("http://localhost") == .init(host: "localhost", port: 80, path: "/"))
+        #expect(HTTPProbe.parse("http://[::1]:9000?x=1") == .init(host: "::1", port: 9000, path: "/?x=1"))
+        #expect(HTTPProbe.parse("HTTP://host:1/a/b?c=d") == .init(host: "host", port: 1, path: "/a/b?c=d"))
+        for bad in [
+            "https://127.0.0.1/", "ftp://x", "http://", "http://h:0/", "http://h:99999/", "http://h:x/", "127.0.0.1:80",
+        ] {
+            #expect(HTTPProbe.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test("a 2xx answer is healthy; others, garbage and a missing expect string say why; chunked bodies are decoded")
+    func judge() {
+        func raw(_ text: String) -> [UInt8] { Array(text.utf8) }
+        #expect(HTTPProbe.judge(raw("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), expect: nil) == nil)
+        #expect(HTTPProbe.judge(raw("HTTP/1.1 204 No Content\r\n\r\n"), expect: nil) == nil)
+        #expect(HTTPProbe.judge(raw("HTTP/1.1 302 Found\r\nLocation: /x\r\n\r\n"), expect: nil) == "HTTP 302")
+        #expect(HTTPProbe.judge(raw("HTTP/1.0 503 Busy\r\n\r\n"), expect: nil) == "HTTP 503")
+        #expect(HTTPProbe.judge(raw("SSH-2.0-OpenSSH\r\n\r\n"), expect: nil) == "not an HTTP answer")
+        #expect(HTTPProbe.judge([], expect: nil) == "the connection was closed before an answer")
+        #expect(HTTPProbe.judge(raw("HTTP/1.1 200 OK\r\n\r\nstarting"), expect: "ready") != nil)
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nrea\r\n2;x=y\r\ndy\r\n0\r\n\r\n"
+        #expect(HTTPProbe.judge(raw(chunked), expect: "ready") == nil)
     }
 }

@@ -63,10 +63,34 @@ struct WebhookVerifierTests {
         #expect(verifier.decide(headers: github("push", bad), body: bad).isReject(400))
         let list = Array("[1,2]".utf8)
         #expect(verifier.decide(headers: github("push", list), body: list).isReject(400))
-        guard case .answer(200, _, _) = verifier.decide(headers: github("ping", []), body: []) else {
+        let empty = Array("{}".utf8)
+        guard case .answer(200, _, _) = verifier.decide(headers: github("ping", empty), body: empty) else {
             Issue.record("ping not 200")
             return
         }
+        #expect(verifier.decide(headers: github("ping", []), body: []).isReject(400))
+    }
+
+    @Test("a deciding header given twice is 400; other content types 415; form-encoded payloads are read")
+    func headersAndContentTypes() {
+        let payload = body("refs/heads/main")
+        let signed = github("push", payload)
+        var fields = signed.map { (name: $0.key, value: $0.value) }
+        #expect(verifier.decide(fields: fields, body: payload) == .deploy(delivery: "d", source: "github"))
+        fields.append((name: "X-Hub-Signature-256", value: signed["x-hub-signature-256"]!))
+        #expect(verifier.decide(fields: fields, body: payload).isReject(400))
+
+        var text = signed
+        text["content-type"] = "text/plain"
+        #expect(verifier.decide(headers: text, body: payload).isReject(415))
+        let form = Array("payload=%7B%22ref%22%3A%22refs%2Fheads%2Fmain%22%7D".utf8)
+        var formHeaders = github("push", form)
+        formHeaders["content-type"] = "application/x-www-form-urlencoded"
+        #expect(verifier.decide(headers: formHeaders, body: form) == .deploy(delivery: "d", source: "github"))
+
+        var emptyDelivery = signed
+        emptyDelivery["x-github-delivery"] = ""
+        #expect(verifier.decide(headers: emptyDelivery, body: payload) == .deploy(delivery: nil, source: "github"))
     }
 
     @Test("GitLab token and Gitea signature use the same secret")

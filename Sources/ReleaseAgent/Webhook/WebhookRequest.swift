@@ -67,20 +67,16 @@ public struct WebhookVerifier: Sendable {
         {
             return failure
         }
-        let delivery = headers["x-github-delivery"]
-        switch event {
-        case "ping": return .answer(status: 200, json: #"{"pong":true}"#, delivery: delivery)
-        case "push": return push(body: body, headers: headers, delivery: delivery, source: "github")
-        default: return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery)
-        }
+        let kind: Event = event == "ping" ? .ping : event == "push" ? .push : .other(event)
+        return handle(kind, headers: headers, body: body, delivery: headers["x-github-delivery"], source: "github")
     }
 
     private func gitea(event: String, headers: [String: String], body: [UInt8]) -> WebhookDecision {
         let signature = headers["x-gitea-signature"] ?? headers["x-forgejo-signature"]
         if let failure = checkHMAC(signature, prefix: "", body: body, header: "X-Gitea-Signature") { return failure }
         let delivery = headers["x-gitea-delivery"] ?? headers["x-forgejo-delivery"]
-        guard event == "push" else { return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery) }
-        return push(body: body, headers: headers, delivery: delivery, source: "gitea")
+        return handle(
+            event == "push" ? .push : .other(event), headers: headers, body: body, delivery: delivery, source: "gitea")
     }
 
     private func gitlab(event: String, headers: [String: String], body: [UInt8]) -> WebhookDecision {
@@ -93,10 +89,37 @@ public struct WebhookVerifier: Sendable {
             }
         }
         let delivery = headers["x-gitlab-event-uuid"] ?? headers["x-gitlab-webhook-uuid"]
-        guard event == "Push Hook" else {
-            return .answer(status: 202, json: ignored("event \(event)"), delivery: delivery)
+        return handle(
+            event == "Push Hook" ? .push : .other(event), headers: headers, body: body, delivery: delivery,
+            source: "gitlab")
+    }
+
+    private enum Event {
+        case ping
+        case push
+        case other(String)
+    }
+
+    /// After authentication: every event's body must be a JSON object; then ping, push or ignore.
+    private func handle(_ event: Event, headers: [String: String], body: [UInt8], delivery: String?, source: String)
+        -> WebhookDecision
+    {
+        // An empty delivery id is no id: it must not make later requests look like repeats.
+        let delivery = delivery.flatMap { $0.isEmpty ? nil : $0 }
+        guard !body.isEmpty else { return .reject(status: 400, reason: "the body is empty; send the JSON payload") }
+        let json: Data
+        switch Self.payloadJSON(body: body, contentType: headers["content-type"]) {
+        case .json(let data): json = data
+        case .refused(let refusal): return refusal
         }
-        return push(body: body, headers: headers, delivery: delivery, source: "gitlab")
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            return .reject(status: 400, reason: "the body is not a JSON object")
+        }
+        switch event {
+        case .ping: return .answer(status: 200, json: #"{"pong":true}"#, delivery: delivery)
+        case .other(let name): return .answer(status: 202, json: ignored("event \(name)"), delivery: delivery)
+        case .push: return push(object, delivery: delivery, source: source)
+        }
     }
 
     enum Payload {
@@ -134,15 +157,7 @@ public struct WebhookVerifier: Sendable {
     }
 
     /// Reads `ref` (and `deleted` / an all-zero `after`) from a push payload.
-    private func push(body: [UInt8], headers: [String: String], delivery: String?, source: String) -> WebhookDecision {
-        let json: Data
-        switch Self.payloadJSON(body: body, contentType: headers["content-type"]) {
-        case .json(let data): json = data
-        case .refused(let refusal): return refusal
-        }
-        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else {
-            return .reject(status: 400, reason: "the body is not a JSON object")
-        }
+    private func push(_ object: [String: Any], delivery: String?, source: String) -> WebhookDecision {
         guard let ref = object["ref"] as? String else {
             return .reject(status: 400, reason: "the push payload has no ref")
         }

@@ -14,6 +14,7 @@ struct WebhookServer {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: MethodGuard(metrics: metrics))
         router.post("/webhook") { request, _ in try await webhook(request) }
         router.get("/healthz") { request, _ in await healthz(request) }
         router.head("/healthz") { request, _ in
@@ -21,19 +22,6 @@ struct WebhookServer {
             return Response(status: answer.status, headers: answer.headers)
         }
         router.get("/metrics") { request, _ in await metricsResponse(request) }
-        for method in [HTTPRequest.Method.get, .put, .delete, .patch, .head, .options] {
-            router.on("/webhook", method: method) { _, _ in
-                metrics.webhook(status: 405)
-                return Self.json(.methodNotAllowed, #"{"error":"use POST"}"#, extra: [.allow: "POST"])
-            }
-        }
-        for path in ["/healthz", "/metrics"] {
-            for method in [HTTPRequest.Method.post, .put, .delete, .patch] {
-                router.on(RouterPath(path), method: method) { _, _ in
-                    Self.json(.methodNotAllowed, #"{"error":"use GET"}"#, extra: [.allow: "GET"])
-                }
-            }
-        }
         return router
     }
 
@@ -161,6 +149,28 @@ struct WebhookServer {
         var headers = extra
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+    }
+}
+
+/// Any method a path does not take gets 405 with `Allow`, whatever the method (TRACE,
+/// QUERY, ...), before routing; unknown paths stay 404.
+struct MethodGuard<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServeMetrics
+    static var allowed: [String: (Set<HTTPRequest.Method>, String)] {
+        ["/webhook": ([.post], "POST"), "/healthz": ([.get, .head], "GET, HEAD"), "/metrics": ([.get], "GET")]
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        var path = request.uri.path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        if let (methods, allow) = Self.allowed[path], !methods.contains(request.method) {
+            if path == "/webhook" { metrics.webhook(status: 405) }
+            return WebhookServer.json(
+                .methodNotAllowed, #"{"error":"use \#(allow)"}"#, extra: [.allow: allow])
+        }
+        return try await next(request, context)
     }
 }
 
