@@ -131,7 +131,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le" ? v <= 
 {
   echo "## Floors, poll, rollback, memory, scaling"
   echo
-  echo "Written by \`bench/figures.sh $runs\` (IDLE_SECONDS=$idle) on $(date -u +%Y-%m-%d). Machine: $(machine_line), $base. Release build; medians."
+  echo "Written by \`bench/figures.sh $runs\` (IDLE_SECONDS=$idle) on $(date -u +%Y-%m-%d). Machine: $(machine_line), $base. Release build (\`--static-swift-stdlib\`); medians."
   echo
   echo "| figure | release-agent | peer or floor | ratio | target |"
   echo "|---|---|---|---|---|"

@@ -6,9 +6,12 @@ bench_base() {
   if [ -d /dev/shm ] && [ -w /dev/shm ]; then echo /dev/shm; else echo "${TMPDIR:-/tmp}"; fi
 }
 
+# The binary the README tells operators to install: release, Swift runtime linked in
+# statically (no libswiftCore/Foundation symbol binding at every start), in .build-static.
 release_agent_binary() {
-  swift build -c release --package-path "$top" --product release-agent >&2
-  echo "$(swift build -c release --package-path "$top" --show-bin-path)/release-agent"
+  local flags=(-c release --static-swift-stdlib --scratch-path "$top/.build-static" --package-path "$top")
+  swift build "${flags[@]}" --product release-agent >&2
+  echo "$(swift build "${flags[@]}" --show-bin-path)/release-agent"
 }
 
 machine_line() {

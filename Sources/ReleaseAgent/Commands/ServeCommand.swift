@@ -31,21 +31,22 @@ struct ServeCommand: AsyncParsableCommand {
         let hangup = Self.onSIGHUP { Task { await queue.trigger("sighup") } }
         defer { hangup.cancel() }
 
-        let app = Application(
-            router: server.router(),
-            server: .http1(configuration: .init(idleTimeout: .init(WebhookServer.idleTimeout))),
-            configuration: .init(address: .hostname(host, port: port), serverName: "release-agent"),
-            services: [
-                DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger),
-                PollerService(queue: queue, interval: resolved.pollInterval),
-            ],
-            onServerRunning: { channel in
-                let address = channel.localAddress.map { "\($0)" } ?? resolved.listen
-                output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
-                SystemdNotify.send("READY=1")
-            },
-            logger: logger)
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        let http = try HTTPService.make(
+            router: server.router(), host: host, port: port, idleTimeout: WebhookServer.idleTimeout, logger: logger
+        ) { channel in
+            let address = channel.localAddress.map { "\($0)" } ?? resolved.listen
+            output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
+            SystemdNotify.send("READY=1")
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
+                    .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
+                    .init(service: http),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
         output.line("serve    stopped")
     }
 

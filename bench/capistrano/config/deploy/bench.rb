@@ -1,0 +1,1 @@
+server "localhost", roles: %w[app]
