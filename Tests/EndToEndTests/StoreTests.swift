@@ -113,3 +113,29 @@ struct StoreTests {
         #expect(try agent.run("prune").status == 0)
     }
 }
+
+@Suite("cleanup and symlinks")
+struct CleanupSymlinkTests {
+    @Test("recovery removes an incomplete release holding links out of it, and nothing outside")
+    func recoveryDoesNotFollowSymlinks() throws {
+        let scratch = Scratch()
+        let outside = scratch.sub("outside")
+        try FileManager.default.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
+        try "keep me".write(toFile: outside + "/dir/precious", atomically: true, encoding: .utf8)
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        // A release dir with no record: what a crash mid-checkout leaves, here with links out.
+        let partial = agent.root + "/releases/" + String(repeating: "ab", count: 20)
+        try FileManager.default.createDirectory(atPath: partial + "/sub", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: partial + "/link", withDestinationPath: outside)
+        try FileManager.default.createSymbolicLink(
+            atPath: partial + "/sub/dirlink", withDestinationPath: outside + "/dir")
+        try FileManager.default.createSymbolicLink(atPath: partial + "/sub/abs", withDestinationPath: "/")
+        try repo.commit("b")
+        #expect(try agent.run("deploy").status == 0)
+        #expect(!FileManager.default.fileExists(atPath: partial))
+        #expect(try String(contentsOfFile: outside + "/dir/precious", encoding: .utf8) == "keep me")
+    }
+}
