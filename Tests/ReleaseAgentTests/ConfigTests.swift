@@ -119,4 +119,16 @@ struct HTTPProbeTests {
         let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nrea\r\n2;x=y\r\ndy\r\n0\r\n\r\n"
         #expect(HTTPProbe.judge(raw(chunked), expect: "ready") == nil)
     }
+
+    @Test("an answer is complete at its head, or with its body when the body is needed (keep-alive servers)")
+    func complete() {
+        func raw(_ text: String) -> [UInt8] { Array(text.utf8) }
+        #expect(HTTPProbe.isComplete(raw("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), needBody: false))
+        #expect(!HTTPProbe.isComplete(raw("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab"), needBody: true))
+        #expect(HTTPProbe.isComplete(raw("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabcde"), needBody: true))
+        #expect(!HTTPProbe.isComplete(raw("HTTP/1.1 200 OK\r\nContent-Le"), needBody: false))
+        let chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"
+        #expect(!HTTPProbe.isComplete(raw(chunked), needBody: true))
+        #expect(HTTPProbe.isComplete(raw(chunked + "0\r\n\r\n"), needBody: true))
+    }
 }

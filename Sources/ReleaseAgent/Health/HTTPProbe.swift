@@ -63,12 +63,15 @@ enum HTTPProbe {
         else {
             return "the connection was closed before the request was sent"
         }
-        guard let raw = receive(fd, until: deadline) else { return "no answer within \(timeout.short)" }
+        guard let raw = receive(fd, until: deadline, needBody: expect != nil) else {
+            return "no answer within \(timeout.short)"
+        }
         return judge(raw, expect: expect)
     }
 
-    /// Reads until the server closes, 1 MiB, or the deadline; nil on the deadline with nothing read.
-    private static func receive(_ fd: Int32, until deadline: ContinuousClock.Instant) -> [UInt8]? {
+    /// Reads until the answer is complete (a server may ignore `Connection: close`), the
+    /// server closes, 1 MiB, or the deadline; nil on the deadline with nothing read.
+    private static func receive(_ fd: Int32, until deadline: ContinuousClock.Instant, needBody: Bool) -> [UInt8]? {
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16384)
         while data.count < 1 << 20 {
@@ -81,8 +84,29 @@ enum HTTPProbe {
             let n = recv(fd, &buffer, buffer.count, 0)
             if n <= 0 { break }
             data.append(contentsOf: buffer[0..<n])
+            if isComplete(data, needBody: needBody) { break }
         }
         return data
+    }
+
+    /// True when `data` holds the whole head and, if `needBody`, the whole body
+    /// (Content-Length, or the last chunk of a chunked body).
+    static func isComplete(_ data: [UInt8], needBody: Bool) -> Bool {
+        guard let split = data.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+        guard needBody else { return true }
+        let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).lowercased()
+        let body = data.count - split.upperBound
+        for line in head.components(separatedBy: "\r\n") {
+            if line.hasPrefix("content-length:"),
+                let length = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces))
+            {
+                return body >= length
+            }
+            if line.hasPrefix("transfer-encoding:") && line.contains("chunked") {
+                return data.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8))
+            }
+        }
+        return false
     }
 
     /// nil when `raw` is a 2xx answer whose body holds `expect`.

@@ -47,7 +47,8 @@ struct WebhookServer {
         case .unreadable: return Self.json(.badRequest, #"{"error":"the body could not be read"}"#)
         case .timedOut:
             return Self.json(
-                .requestTimeout, #"{"error":"the body did not arrive within 15 s"}"#, extra: [.connection: "close"])
+                .requestTimeout, #"{"error":"the body did not arrive within \#(Self.bodyDeadline.short)"}"#,
+                extra: [.connection: "close"])
         }
         let fields = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
         let decision = verifier.decide(fields: fields, body: Array(buffer.readableBytesView))
@@ -148,20 +149,22 @@ struct WebhookServer {
     }
 }
 
+/// The methods each path takes, and its `Allow` header.
+private let allowedMethods: [String: (Set<HTTPRequest.Method>, String)] = [
+    "/webhook": ([.post], "POST"), "/healthz": ([.get, .head], "GET, HEAD"), "/metrics": ([.get], "GET"),
+]
+
 /// Any method a path does not take gets 405 with `Allow`, whatever the method (TRACE,
 /// QUERY, ...), before routing; unknown paths stay 404.
 struct MethodGuard<Context: RequestContext>: RouterMiddleware {
     let metrics: ServeMetrics
-    static var allowed: [String: (Set<HTTPRequest.Method>, String)] {
-        ["/webhook": ([.post], "POST"), "/healthz": ([.get, .head], "GET, HEAD"), "/metrics": ([.get], "GET")]
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
         var path = request.uri.path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        if let (methods, allow) = Self.allowed[path], !methods.contains(request.method) {
+        if let (methods, allow) = allowedMethods[path], !methods.contains(request.method) {
             if path == "/webhook" { metrics.webhook(status: 405) }
             return WebhookServer.json(
                 .methodNotAllowed, #"{"error":"use \#(allow)"}"#, extra: [.allow: allow])
