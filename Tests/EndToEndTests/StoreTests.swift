@@ -138,4 +138,28 @@ struct CleanupSymlinkTests {
         #expect(!FileManager.default.fileExists(atPath: partial))
         #expect(try String(contentsOfFile: outside + "/dir/precious", encoding: .utf8) == "keep me")
     }
+
+    @Test("lock and temp files a killed fetch left in the cache are removed; the next deploy fetches")
+    func staleGitLocks() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        let cache = agent.root + "/.release-agent/repo.git"
+        try FileManager.default.createDirectory(
+            atPath: cache + "/refs/remotes/origin", withIntermediateDirectories: true)
+        let stale = [
+            cache + "/refs/remotes/origin/main.lock", cache + "/refs/heads/main.lock", cache + "/packed-refs.lock",
+            cache + "/objects/pack/pack_git2_0123456789",
+        ]
+        for path in stale {
+            #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)), "\(path)")
+        }
+        let b = try repo.commit("b")
+        let result = try agent.run("deploy")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(agent.currentSHA == b)
+        for path in stale { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+    }
 }

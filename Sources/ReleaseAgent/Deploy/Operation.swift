@@ -136,6 +136,7 @@ struct Recovery {
                 unlink(dir + "/" + name)
             }
         }
+        removeStaleCacheLocks()
         // Pruned releases whose background removal did not finish (a crash, a reboot).
         let trash = (try? FileManager.default.contentsOfDirectory(atPath: layout.trash)) ?? []
         // Removal may still be under way in the background: start another, which is harmless.
@@ -144,6 +145,28 @@ struct Recovery {
         // (current's own record was repaired above.)
         for record in operation.records.all() where record.state == .building {
             if !FileSystem.exists(layout.release(record.sha)) { unlink(layout.record(record.sha)) }
+        }
+    }
+
+    /// The cache is only opened under our lock, so a libgit2 lock file there (a ref's
+    /// `.lock`, `packed-refs.lock`, `config.lock`) or a half-written pack is what a killed fetch
+    /// left; a stale ref lock would make every later fetch fail.
+    private func removeStaleCacheLocks() {
+        let cache = operation.layout.cache
+        var stale: [String] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] where name.hasSuffix(".lock") {
+            stale.append(cache + "/" + name)
+        }
+        if let walk = FileManager.default.enumerator(atPath: cache + "/refs") {
+            for case let name as String in walk where name.hasSuffix(".lock") { stale.append(cache + "/refs/" + name) }
+        }
+        let packs = cache + "/objects/pack"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: packs)) ?? []
+        where name.hasPrefix("pack_git2_") || name.hasSuffix(".lock") {
+            stale.append(packs + "/" + name)
+        }
+        for path in stale where unlink(path) == 0 {
+            operation.output.line("recover  removed stale git lock or temp file \(path)")
         }
     }
 
