@@ -65,7 +65,7 @@ public struct Settings: Sendable {
             throw AgentError.usage("shared path '\(path)' must be relative and stay inside the release; fix shared")
         }
         healthURL = try reader.string("health-url")
-        if let url = healthURL, HTTPProbe.parse(url.replacingOccurrences(of: "{port}", with: "1")) == nil {
+        if let url = healthURL, HTTPProbe.parse(HealthCheck.filling(url, port: 1)) == nil {
             throw AgentError.usage(
                 "health-url '\(url)' is not an http:// URL; the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
             )

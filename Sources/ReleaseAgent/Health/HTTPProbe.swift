@@ -89,44 +89,51 @@ enum HTTPProbe {
         return data
     }
 
+    /// The head of an answer: its lines (status line first) and where the body starts.
+    struct Head {
+        var lines: [String]
+        var bodyStart: Int
+
+        init?(_ raw: [UInt8]) {
+            guard let split = raw.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+            lines = String(decoding: raw[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+            bodyStart = split.upperBound
+        }
+
+        /// The value of the first header `name` (lower case), trimmed.
+        func field(_ name: String) -> String? {
+            for line in lines.dropFirst() {
+                guard let colon = line.firstIndex(of: ":"), line[..<colon].lowercased() == name else { continue }
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+            return nil
+        }
+
+        var isChunked: Bool { field("transfer-encoding")?.lowercased().contains("chunked") == true }
+    }
+
     /// True when `data` holds the whole head and, if `needBody`, the whole body
     /// (Content-Length, or the last chunk of a chunked body).
     static func isComplete(_ data: [UInt8], needBody: Bool) -> Bool {
-        guard let split = data.firstRange(of: Array("\r\n\r\n".utf8)) else { return false }
+        guard let head = Head(data) else { return false }
         guard needBody else { return true }
-        let head = String(decoding: data[..<split.lowerBound], as: UTF8.self).lowercased()
-        let body = data.count - split.upperBound
-        for line in head.components(separatedBy: "\r\n") {
-            if line.hasPrefix("content-length:"),
-                let length = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces))
-            {
-                return body >= length
-            }
-            if line.hasPrefix("transfer-encoding:") && line.contains("chunked") {
-                return data.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8))
-            }
-        }
-        return false
+        if let length = head.field("content-length").flatMap(Int.init) { return data.count - head.bodyStart >= length }
+        return head.isChunked && data.suffix(5).elementsEqual(Array("0\r\n\r\n".utf8))
     }
 
     /// nil when `raw` is a 2xx answer whose body holds `expect`.
     static func judge(_ raw: [UInt8], expect: String?) -> String? {
-        guard let split = raw.firstRange(of: Array("\r\n\r\n".utf8)) else {
+        guard let head = Head(raw) else {
             return raw.isEmpty ? "the connection was closed before an answer" : "not an HTTP answer"
         }
-        let head = String(decoding: raw[..<split.lowerBound], as: UTF8.self)
-        let lines = head.components(separatedBy: "\r\n")
-        let status = lines[0].split(separator: " ")
+        let status = head.lines[0].split(separator: " ")
         guard status.count >= 2, status[0].hasPrefix("HTTP/1."), let code = Int(status[1]) else {
             return "not an HTTP answer"
         }
         guard (200..<300).contains(code) else { return "HTTP \(code)" }
         guard let expect else { return nil }
-        var body = Array(raw[split.upperBound...])
-        let chunked = lines.dropFirst().contains {
-            $0.lowercased().hasPrefix("transfer-encoding:") && $0.lowercased().contains("chunked")
-        }
-        if chunked { body = dechunk(body) }
+        var body = Array(raw[head.bodyStart...])
+        if head.isChunked { body = dechunk(body) }
         return String(decoding: body, as: UTF8.self).contains(expect)
             ? nil : "HTTP \(code) but the body lacks \"\(expect)\""
     }

@@ -13,11 +13,14 @@ public struct HealthCheck: Sendable {
     public var interval: Duration
     public var successes: Int
 
+    /// `text` with `{port}` replaced by the blue-green slot's port, when there is one.
+    static func filling(_ text: String, port: Int?) -> String {
+        port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
+    }
+
     /// The check the settings describe, with `{port}` filled in; nil when none is configured.
     public static func from(_ settings: Settings, port: Int?) throws -> HealthCheck? {
-        func fill(_ text: String) -> String {
-            port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
-        }
+        func fill(_ text: String) -> String { filling(text, port: port) }
         let probe: Probe
         if let url = settings.healthURL {
             probe = .http(url: fill(url), expect: settings.healthExpect)
