@@ -17,12 +17,14 @@ public struct Poll {
     public func run(force: Bool, trigger: String = "poll") throws -> Outcome {
         let settings = operation.settings
         let url = try RemoteURL.normalize(try settings.requireRepo())
-        // Fast path: no lock, no fetch.
-        let head: CommitID?
-        do {
-            head = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
-        } catch let error as AgentError {
-            throw AgentError.failed(error.message)
+        // Fast path: no lock, no fetch; for a local remote not even libgit2.
+        var head = LocalRefs.branchHead(repository: url, branch: settings.branch)
+        if head == nil {
+            do {
+                head = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
+            } catch let error as AgentError {
+                throw AgentError.failed(error.message)
+            }
         }
         guard let head else {
             throw AgentError.failed("branch '\(settings.branch)' does not exist on \(url); check the branch setting")
