@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "release-agent", targets: ["release-agent"]),
+        .executable(name: "release-agent-serve", targets: ["release-agent-serve"]),
         .library(name: "ReleaseAgent", targets: ["ReleaseAgent"]),
     ],
     dependencies: [
@@ -36,6 +37,14 @@ let package = Package(
                 "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // serve's server stack lives in its own target and binary, so the CLI commands that
+        // cron and operators run (poll, deploy, rollback) start without NIO and BoringSSL.
+        .target(
+            name: "ReleaseAgentServe",
+            dependencies: [
+                "ReleaseAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -48,17 +57,21 @@ let package = Package(
             name: "release-agent",
             dependencies: ["ReleaseAgent"]
         ),
+        .executableTarget(
+            name: "release-agent-serve",
+            dependencies: ["ReleaseAgentServe"]
+        ),
         .target(
             name: "ReleaseAgentTestSupport",
             dependencies: ["ReleaseAgent", "CShims", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "ReleaseAgentTests",
-            dependencies: ["ReleaseAgent", "ReleaseAgentTestSupport"]
+            dependencies: ["ReleaseAgent", "ReleaseAgentServe", "ReleaseAgentTestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ReleaseAgentTestSupport", "release-agent"]
+            dependencies: ["ReleaseAgentTestSupport", "release-agent", "release-agent-serve"]
         ),
     ]
 )

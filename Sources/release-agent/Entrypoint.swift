@@ -2,5 +2,5 @@ import ReleaseAgent
 
 @main
 struct Entrypoint {
-    static func main() async { await RootCommand.runMain() }
+    static func main() { RootCommand.runMain() }
 }

@@ -141,6 +141,27 @@ struct ServeTests {
         #expect(try serve.stop().status == 0)
     }
 
+    @Test("serve execs release-agent-serve next to the binary, through a symlink too; missing, exit 2 naming it")
+    func serveBinaryBeside() throws {
+        let scratch = Scratch()
+        let (_, agent, _) = try setUp(scratch)
+        let alone = scratch.sub("alone")
+        try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: agent.binary, toPath: alone + "/release-agent")
+        let missing = try ShellCommand.run([alone + "/release-agent", "serve", "--allow-unsigned"])
+        #expect(missing.status == 2)
+        #expect(
+            missing.stderr
+                == "Error: serve runs \(alone)/release-agent-serve, which cannot be started (No such file or directory); install release-agent-serve next to release-agent (see the README)\n"
+        )
+        #expect(!FileManager.default.fileExists(atPath: agent.root), "nothing on disk may change")
+        // A symlink to the installed binary (/usr/local/bin -> /opt/...) finds its real neighbour.
+        try FileManager.default.createSymbolicLink(atPath: alone + "/linked", withDestinationPath: agent.binary)
+        let linked = try ShellCommand.run([alone + "/linked", "serve", "--root", agent.root, "--repo", agent.repo])
+        #expect(linked.status == 2)
+        #expect(linked.stderr.contains("serve needs a webhook secret"), "\(linked.stderr)")
+    }
+
     @Test("tokens protect /healthz and /metrics: query parameter or bearer")
     func tokens() throws {
         let scratch = Scratch()

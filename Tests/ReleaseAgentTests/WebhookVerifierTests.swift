@@ -1,5 +1,6 @@
 import Foundation
 import ReleaseAgent
+import ReleaseAgentServe
 import Testing
 
 @Suite("webhook verification")

@@ -6,7 +6,7 @@ public struct RootCommand: ParsableCommand {
         commandName: "release-agent",
         abstract: "Keeps a deploy root in step with one branch of a git repository.",
         subcommands: [
-            DeployCommand.self, PollCommand.self, ServeCommand.self, RollbackCommand.self, StatusCommand.self,
+            DeployCommand.self, PollCommand.self, ServeLauncher.self, RollbackCommand.self, StatusCommand.self,
             HistoryCommand.self,
             PruneCommand.self,
         ]
@@ -15,32 +15,33 @@ public struct RootCommand: ParsableCommand {
     public init() {}
 
     /// Parses and runs; prints `Error: ...` and exits with the SPEC's status on failure.
-    public static func runMain() async -> Never {
-        signal(SIGPIPE, SIG_IGN)
-        // A file-size limit (`ulimit -f`) then fails the write with EFBIG: a clear error, not a kill.
-        signal(SIGXFSZ, SIG_IGN)
-        do {
-            var command = try parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
-            Foundation.exit(0)
-        } catch let error as AgentError {
-            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
-            Foundation.exit(error.exitCode)
-        } catch let error as ExitCode {
-            Foundation.exit(error.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                print(fullMessage(for: error))
-                Foundation.exit(0)
-            }
-            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-            Foundation.exit(code == .validationFailure || code.rawValue == 64 ? 2 : code.rawValue)
+    /// `serve` is handed to the `release-agent-serve` binary before any parsing.
+    public static func runMain() -> Never {
+        CommandMain.prepareProcess()
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == ServeLauncher.configuration.commandName {
+            ServeLauncher.exec(Array(arguments.dropFirst()))
         }
+        do {
+            var command = try parseQuickly(arguments) ?? parseAsRoot(arguments)
+            try command.run()
+            Foundation.exit(0)
+        } catch {
+            CommandMain.exit(for: error, root: RootCommand.self)
+        }
+    }
+}
+
+extension RootCommand {
+    /// ArgumentParser reflects over every subcommand's options (7 x 35 here) to parse one
+    /// command line; on a cron poll that was most of the parse time. The first word picks the
+    /// subcommand, which is parsed alone. Any error or help request answers nil, and the
+    /// caller parses through the whole tree, so every message is the one it always was.
+    static func parseQuickly(_ arguments: [String]) -> ParsableCommand? {
+        guard let name = arguments.first,
+            let type = configuration.subcommands.first(where: { $0.configuration.commandName == name })
+        else { return nil }
+        return try? type.parseAsRoot(Array(arguments.dropFirst()))
     }
 }
 

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ReleaseAgent
 
 /// What the endpoint decides about one webhook request, before any deploy.
 public enum WebhookDecision: Equatable, Sendable {

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Metrics
 import Prometheus
+import ReleaseAgent
 
 /// Deploy figures read from the deploy root at scrape time: the history covers every
 /// deploy and rollback, whether the daemon, cron or an operator ran it.

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ReleaseAgent
 
 /// The HTTP endpoint of `serve`: /webhook, /healthz, /metrics.
 struct WebhookServer {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReleaseAgent
 import ServiceLifecycle
 
 /// The one owner of deploys in `serve`: triggers from webhooks, the poller and SIGHUP

@@ -2,16 +2,35 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import ReleaseAgent
 import ServiceLifecycle
 
-struct ServeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
+public struct ServeCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "release-agent serve",
         abstract: "Run the webhook endpoint and the poll loop: deploy on every push to the branch.")
 
     @OptionGroup var settings: SettingsOptions
 
-    func run() async throws {
+    public init() {}
+
+    /// The daemon's `main`: parses, runs, and exits with the SPEC's status.
+    public static func runMain() async -> Never {
+        CommandMain.prepareProcess()
+        do {
+            var command = try parseAsRoot()
+            if var serve = command as? ServeCommand {
+                try await serve.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch {
+            CommandMain.exit(for: error, root: ServeCommand.self)
+        }
+    }
+
+    public func run() async throws {
         let resolved = try settings.resolve()
         _ = try RemoteURL.normalize(try resolved.requireRepo())
         let secret = try Self.readSecret(resolved)

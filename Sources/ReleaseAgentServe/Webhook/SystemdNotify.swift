@@ -1,4 +1,5 @@
 import Foundation
+import ReleaseAgent
 
 /// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET when it is set.
 enum SystemdNotify {

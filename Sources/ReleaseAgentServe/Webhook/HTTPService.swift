@@ -4,6 +4,7 @@ import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
+import ReleaseAgent
 import ServiceLifecycle
 import Synchronization
 
