@@ -77,6 +77,21 @@ struct ConfigTests {
         #expect(throws: AgentError.self) { try Settings(raw: raw) }
     }
 
+    @Test("the scp form (user@host:path) is told apart as the pattern ^[^/]+@[^/]+: does")
+    func scpForm() throws {
+        let pattern = try NSRegularExpression(pattern: "^[^/]+@[^/]+:")
+        let samples = [
+            "git@github.com:you/app.git", "git@github.com:", "a@b:", "a@:", "@b:c", "a@@:", "a@b", "/srv/a@b:c",
+            "srv/a@b:c", "a/b@c:d", "a@b/c:d", "user@host:/abs/path", "ünï@høst:x", "a@b:c@d:e", "", "@", "a@", ":",
+            "x@y::", "relative/path", "file:///srv/repo", "https://user@host:443/r",
+        ]
+        for text in samples {
+            let range = NSRange(text.startIndex..., in: text)
+            let expected = pattern.firstMatch(in: text, range: range) != nil
+            #expect(RemoteURL.isSCPLike(text) == expected, "\(text.debugDescription)")
+        }
+    }
+
     @Test("durations accept ms, s, m, h and bare seconds")
     func durations() {
         #expect(DurationParser.parse("500ms") == .milliseconds(500))

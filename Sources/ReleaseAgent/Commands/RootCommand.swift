@@ -23,6 +23,10 @@ public struct RootCommand: ParsableCommand {
             ServeLauncher.exec(Array(arguments.dropFirst()))
         }
         do {
+            if let line = QuickLine.parse(arguments) {
+                try line.run()
+                Foundation.exit(0)
+            }
             var command = try parseQuickly(arguments) ?? parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)
@@ -81,8 +85,9 @@ struct RollbackCommand: ParsableCommand {
     @Argument(help: "Release to switch to (sha or unique prefix); default: the one live before the current one.")
     var target: String?
 
-    func run() throws {
-        let resolved = try settings.resolve()
+    func run() throws { try Self.run(settings.resolve(), target: target) }
+
+    static func run(_ resolved: Settings, target: String?) throws {
         let sha = try Rollback(
             operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         ).run(target: target)
@@ -165,8 +170,9 @@ struct PollCommand: ParsableCommand {
     @OptionGroup var settings: SettingsOptions
     @Flag(help: "Deploy the head even if it is quarantined (failed, or rolled back from).") var force = false
 
-    func run() throws {
-        let resolved = try settings.resolve()
+    func run() throws { try Self.run(settings.resolve(), force: force) }
+
+    static func run(_ resolved: Settings, force: Bool) throws {
         let output = Output(json: resolved.logFormat == "json")
         switch try Poll(operation: Operation(settings: resolved, output: output)).run(force: force) {
         case .nothingToDo, .quarantined:

@@ -58,9 +58,11 @@ public struct SettingsOptions: ParsableArguments {
     }
 
     /// Flags, then environment, then the config file; checked before anything touches the disk.
-    public func resolve() throws -> Settings {
+    public func resolve() throws -> Settings { try Self.resolve(flags: flagValues, configFlag: config) }
+
+    static func resolve(flags: [String: RawValue], configFlag: String?) throws -> Settings {
         let raw = try ConfigSources.merge(
-            flags: flagValues, configFlag: config, environment: ProcessInfo.processInfo.environment,
+            flags: flags, configFlag: configFlag, environment: ProcessInfo.processInfo.environment,
             cwd: FileManager.default.currentDirectoryPath)
         return try Settings(raw: raw)
     }

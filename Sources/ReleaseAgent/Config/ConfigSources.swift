@@ -11,7 +11,7 @@ public enum ConfigSources {
         if let file = try configFile(flag: configFlag, environment: environment, cwd: cwd) {
             for (name, value) in try loadTOML(file) {
                 merged[name] = RawSetting(
-                    value: value, origin: "\(file) (\(name.replacingOccurrences(of: "-", with: "_")))",
+                    value: value, origin: "\(file) (\(name.replacing("-", with: "_")))",
                     baseDirectory: (file as NSString).deletingLastPathComponent)
             }
         }
@@ -54,10 +54,10 @@ public enum ConfigSources {
         }
         var result: [String: RawValue] = [:]
         for (key, value) in table {
-            let name = key.replacingOccurrences(of: "_", with: "-")
+            let name = key.replacing("_", with: "-")
             if let group = value.table {
                 for (innerKey, innerValue) in group {
-                    let inner = innerKey.replacingOccurrences(of: "_", with: "-")
+                    let inner = innerKey.replacing("_", with: "-")
                     let full = inner == "command" ? name : "\(name)-\(inner)"
                     result[full] = try convert(innerValue, name: full, file: path, key: "[\(key)] \(innerKey)")
                 }

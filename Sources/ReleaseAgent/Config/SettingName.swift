@@ -12,7 +12,7 @@ public enum SettingNames {
 
     /// `keep-releases` -> `RELEASE_AGENT_KEEP_RELEASES`.
     public static func environmentName(_ name: String) -> String {
-        "RELEASE_AGENT_" + name.uppercased().replacingOccurrences(of: "-", with: "_")
+        "RELEASE_AGENT_" + name.uppercased().replacing("-", with: "_")
     }
 }
 

@@ -31,7 +31,7 @@ struct SettingReader {
     func remote(_ text: String, _ name: String) throws -> String {
         guard !text.isEmpty else { throw bad(name, text, "a repository path or URL") }
         if text.contains("://") && !text.hasPrefix("file://") { return text }
-        if text.range(of: #"^[^/]+@[^/]+:"#, options: .regularExpression) != nil { return text }
+        if RemoteURL.isSCPLike(text) { return text }
         let path = text.hasPrefix("file://") ? String(text.dropFirst(7)) : text
         let base = raw[name]?.baseDirectory ?? FileManager.default.currentDirectoryPath
         return ((path.hasPrefix("/") ? path : base + "/" + path) as NSString).standardizingPath

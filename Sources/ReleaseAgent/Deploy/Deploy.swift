@@ -39,6 +39,7 @@ public struct Deploy {
         let url = try RemoteURL.normalize(try settings.requireRepo())
         return try operation.locked {
             let started = ContinuousClock.now
+            Recovery(operation: operation).removeStaleCacheLocks()
             let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
             let target = try timed("fetch") { () throws -> (CommitID, String) in
                 let progress = operation.output.progress("fetch")

@@ -136,7 +136,6 @@ struct Recovery {
                 unlink(dir + "/" + name)
             }
         }
-        removeStaleCacheLocks()
         // Pruned releases whose background removal did not finish (a crash, a reboot).
         let trash = (try? FileManager.default.contentsOfDirectory(atPath: layout.trash)) ?? []
         // Removal may still be under way in the background: start another, which is harmless.
@@ -150,8 +149,9 @@ struct Recovery {
 
     /// The cache is only opened under our lock, so a libgit2 lock file there (a ref's
     /// `.lock`, `packed-refs.lock`, `config.lock`) or a half-written pack is what a killed fetch
-    /// left; a stale ref lock would make every later fetch fail.
-    private func removeStaleCacheLocks() {
+    /// left; a stale ref lock would make every later fetch fail. Deploy calls this before it
+    /// opens the cache; rollback and prune never open it, so they skip the walk.
+    func removeStaleCacheLocks() {
         let cache = operation.layout.cache
         var stale: [String] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] where name.hasSuffix(".lock") {
