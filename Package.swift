@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "release-agent", targets: ["release-agent"]),
-        .executable(name: "release-agent-serve", targets: ["release-agent-serve"]),
+        .executable(name: "release-agent-full", targets: ["release-agent-full"]),
         .library(name: "ReleaseAgent", targets: ["ReleaseAgent"]),
     ],
     dependencies: [
@@ -33,18 +33,23 @@ let package = Package(
         .target(
             name: "ReleaseAgent",
             dependencies: [
-                "CLibGit2",
                 "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
-        // serve's server stack lives in its own target and binary, so the CLI commands that
-        // cron and operators run (poll, deploy, rollback) start without NIO and BoringSSL.
+        // `release-agent` (the target above alone) runs rollback, status, history, prune and a
+        // no-op poll itself, and execs `release-agent-full` for deploy, serve and a poll that
+        // must fetch: loading libgit2 and its ~15 libraries costs more than a no-op poll of a
+        // local remote takes in all, and the server stack (NIO, BoringSSL) more again.
+        .target(
+            name: "ReleaseAgentGit",
+            dependencies: ["ReleaseAgent", "CLibGit2", "CShims"]
+        ),
         .target(
             name: "ReleaseAgentServe",
             dependencies: [
-                "ReleaseAgent",
+                "ReleaseAgentGit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,7 +63,7 @@ let package = Package(
             dependencies: ["ReleaseAgent"]
         ),
         .executableTarget(
-            name: "release-agent-serve",
+            name: "release-agent-full",
             dependencies: ["ReleaseAgentServe"]
         ),
         .target(
@@ -71,7 +76,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["ReleaseAgentTestSupport", "release-agent", "release-agent-serve"]
+            dependencies: ["ReleaseAgentTestSupport", "release-agent", "release-agent-full"]
         ),
     ]
 )

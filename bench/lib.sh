@@ -11,7 +11,7 @@ bench_base() {
 release_agent_binary() {
   local flags=(-c release --static-swift-stdlib --scratch-path "$top/.build-static" --package-path "$top")
   swift build "${flags[@]}" --product release-agent >&2
-  swift build "${flags[@]}" --product release-agent-serve >&2
+  swift build "${flags[@]}" --product release-agent-full >&2
   echo "$(swift build "${flags[@]}" --show-bin-path)/release-agent"
 }
 

@@ -15,6 +15,7 @@ top=$(dirname "$here")
 action=${1:-deploy}
 
 swift build --package-path "$top" --product release-agent >&2
+swift build --package-path "$top" --product release-agent-full >&2  # deploy runs it (see README)
 bin="$(swift build --package-path "$top" --show-bin-path)/release-agent"
 config="$here/release-agent.toml"
 

@@ -6,29 +6,11 @@ import ReleaseAgent
 import ServiceLifecycle
 
 public struct ServeCommand: AsyncParsableCommand {
-    public static let configuration = CommandConfiguration(
-        commandName: "release-agent serve",
-        abstract: "Run the webhook endpoint and the poll loop: deploy on every push to the branch.")
+    public static let configuration = CommandConfiguration(commandName: "serve", abstract: CommandText.serve)
 
     @OptionGroup var settings: SettingsOptions
 
     public init() {}
-
-    /// The daemon's `main`: parses, runs, and exits with the SPEC's status.
-    public static func runMain() async -> Never {
-        CommandMain.prepareProcess()
-        do {
-            var command = try parseAsRoot()
-            if var serve = command as? ServeCommand {
-                try await serve.run()
-            } else {
-                try command.run()
-            }
-            Foundation.exit(0)
-        } catch {
-            CommandMain.exit(for: error, root: ServeCommand.self)
-        }
-    }
 
     public func run() async throws {
         let resolved = try settings.resolve()

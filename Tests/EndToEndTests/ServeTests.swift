@@ -141,23 +141,32 @@ struct ServeTests {
         #expect(try serve.stop().status == 0)
     }
 
-    @Test("serve execs release-agent-serve next to the binary, through a symlink too; missing, exit 2 naming it")
-    func serveBinaryBeside() throws {
+    @Test("deploy, serve and a poll that must fetch exec release-agent-full beside the binary (through a symlink too)")
+    func fullBinaryBeside() throws {
         let scratch = Scratch()
-        let (_, agent, _) = try setUp(scratch)
+        let (repo, agent, _) = try setUp(scratch)
         let alone = scratch.sub("alone")
         try FileManager.default.createDirectory(atPath: alone, withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: agent.binary, toPath: alone + "/release-agent")
-        let missing = try ShellCommand.run([alone + "/release-agent", "serve", "--allow-unsigned"])
-        #expect(missing.status == 2)
-        #expect(
-            missing.stderr
-                == "Error: serve runs \(alone)/release-agent-serve, which cannot be started (No such file or directory); install release-agent-serve next to release-agent (see the README)\n"
-        )
-        #expect(!FileManager.default.fileExists(atPath: agent.root), "nothing on disk may change")
+        let settings = ["--root", agent.root, "--repo", agent.repo]
+        for command in ["serve", "deploy", "poll"] {
+            let missing = try ShellCommand.run([alone + "/release-agent", command] + settings)
+            #expect(missing.status == 2, "\(command)")
+            #expect(
+                missing.stderr
+                    == "Error: \(command) runs \(alone)/release-agent-full, which cannot be started (No such file or directory); install release-agent-full next to release-agent (see the README)\n"
+            )
+        }
+        #expect(agent.releaseDirs().isEmpty, "nothing may be deployed")
+        // With the commit live, a no-op poll is settled without the full binary.
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        let idle = try ShellCommand.run([alone + "/release-agent", "poll"] + settings)
+        #expect(idle.status == 0 && idle.stderr.isEmpty, "\(idle.stderr)")
+        #expect(agent.currentSHA == a)
         // A symlink to the installed binary (/usr/local/bin -> /opt/...) finds its real neighbour.
         try FileManager.default.createSymbolicLink(atPath: alone + "/linked", withDestinationPath: agent.binary)
-        let linked = try ShellCommand.run([alone + "/linked", "serve", "--root", agent.root, "--repo", agent.repo])
+        let linked = try ShellCommand.run([alone + "/linked", "serve"] + settings)
         #expect(linked.status == 2)
         #expect(linked.stderr.contains("serve needs a webhook secret"), "\(linked.stderr)")
     }

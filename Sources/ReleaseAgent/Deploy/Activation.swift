@@ -1,20 +1,27 @@
 import Foundation
 
 /// A stage of a deploy or rollback that failed; the caller records it and runs `on-failure`.
-struct StageFailure: Error {
+package struct StageFailure: Error {
     var stage: String
     var reason: String
+
+    package init(stage: String, reason: String) {
+        self.stage = stage
+        self.reason = reason
+    }
 }
 
 /// Makes a built release live by the configured strategy, the same path for deploy and
 /// rollback. On failure `current` and the live slot are as they were before (restored if
 /// they had moved), the release is marked failed and quarantined, and a `StageFailure` is thrown.
-struct Activation {
+package struct Activation {
     let operation: Operation
+
+    package init(operation: Operation) { self.operation = operation }
     var hooks: Hooks { Hooks(operation: operation) }
     var layout: Layout { operation.layout }
 
-    func run(sha: String, previous: String?) throws {
+    package func run(sha: String, previous: String?) throws {
         let start = ContinuousClock.now
         switch operation.settings.strategy {
         case .restart: try restart(sha: sha, previous: previous)

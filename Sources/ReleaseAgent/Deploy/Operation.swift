@@ -41,7 +41,7 @@ public struct Operation {
     }
 
     /// Marks `sha` live after a swap: it becomes active, the one before it retired.
-    func recordActivation(of sha: String, previous: String?) throws {
+    package func recordActivation(of sha: String, previous: String?) throws {
         if let previous, previous != sha, let record = records.read(previous), record.state == .active {
             try records.move(previous, to: .retired)
         }
@@ -52,7 +52,7 @@ public struct Operation {
     }
 
     /// After a failed deploy or rollback: the `on-failure` hook, a history line, exit 1.
-    func recordFailure(
+    package func recordFailure(
         _ failure: StageFailure, kind: HistoryEvent.Kind, sha: String, previous: String?, trigger: String,
         subject: String?, started: ContinuousClock.Instant
     ) -> AgentError {
@@ -73,7 +73,7 @@ public struct Operation {
     }
 
     /// Removes releases beyond `keep` by the store's rules; returns the removed shas.
-    func prune(keep: Int) throws -> [String] {
+    package func prune(keep: Int) throws -> [String] {
         let current = layout.currentSHA()
         let previous = Policies.previous(activations: History.activations(history.read()), current: current)
         let onDisk = Set(records.directories())
@@ -100,8 +100,10 @@ public struct Operation {
 
 /// Repairs what a crash left, under the lock: kills a dead agent's build, removes
 /// incomplete release dirs and stale temp links.
-struct Recovery {
+package struct Recovery {
     let operation: Operation
+
+    package init(operation: Operation) { self.operation = operation }
 
     func run() {
         let layout = operation.layout
@@ -151,7 +153,7 @@ struct Recovery {
     /// `.lock`, `packed-refs.lock`, `config.lock`) or a half-written pack is what a killed fetch
     /// left; a stale ref lock would make every later fetch fail. Deploy calls this before it
     /// opens the cache; rollback and prune never open it, so they skip the walk.
-    func removeStaleCacheLocks() {
+    package func removeStaleCacheLocks() {
         let cache = operation.layout.cache
         var stale: [String] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] where name.hasSuffix(".lock") {

@@ -1,10 +1,12 @@
 import Foundation
 
 /// Links `ROOT/shared/<path>` into a release, replacing what the checkout put there.
-struct SharedLinks {
+package struct SharedLinks {
     let layout: Layout
 
-    func link(_ paths: [String], into release: String) throws {
+    package init(layout: Layout) { self.layout = layout }
+
+    package func link(_ paths: [String], into release: String) throws {
         for path in paths {
             let source = layout.shared + "/" + path
             guard FileSystem.exists(source) else {

@@ -2,12 +2,17 @@ import Foundation
 
 /// Runs a build command or hook for one release: its output goes to the release log and,
 /// prefixed with the stage, to stderr; its process group is recorded while it runs.
-struct StepRunner {
+package struct StepRunner {
     let operation: Operation
     let sha: String
 
+    package init(operation: Operation, sha: String) {
+        self.operation = operation
+        self.sha = sha
+    }
+
     /// The SPEC's environment for builds and hooks, over the agent's own.
-    static func environment(
+    package static func environment(
         event: String, sha: String, layout: Layout, branch: String, previous: String?, extra: [String: String] = [:]
     ) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
@@ -22,7 +27,7 @@ struct StepRunner {
         return env
     }
 
-    func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws
+    package func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws
         -> ProcessOutcome
     {
         let logPath = operation.layout.log(sha)

@@ -1,5 +1,3 @@
-import CLibGit2
-
 /// A full 40-hex commit id. Plain value: safe to pass anywhere.
 public struct CommitID: Hashable, Sendable, CustomStringConvertible, Codable {
     public let hex: String
@@ -8,19 +6,6 @@ public struct CommitID: Hashable, Sendable, CustomStringConvertible, Codable {
         let lower = hex.lowercased()
         guard lower.count == 40, lower.allSatisfy({ $0.isHexDigit }) else { return nil }
         self.hex = lower
-    }
-
-    init(oid: git_oid) {
-        var copy = oid
-        var buffer = [CChar](repeating: 0, count: 41)
-        git_oid_tostr(&buffer, 41, &copy)
-        self.hex = String(cString: buffer)
-    }
-
-    var oid: git_oid {
-        var oid = git_oid()
-        _ = git_oid_fromstr(&oid, hex)
-        return oid
     }
 
     public var short: String { String(hex.prefix(12)) }
@@ -47,4 +32,11 @@ public struct CommitInfo: Sendable, Codable, Equatable {
     public var author: String
     public var date: Int64
     public var subject: String
+
+    public init(id: CommitID, author: String, date: Int64, subject: String) {
+        self.id = id
+        self.author = author
+        self.date = date
+        self.subject = subject
+    }
 }

@@ -8,8 +8,10 @@ public enum HookEvent: String, Sendable, CaseIterable {
 }
 
 /// Finds and runs hooks from `hooks-dir` for one release.
-struct Hooks {
+package struct Hooks {
     let operation: Operation
+
+    package init(operation: Operation) { self.operation = operation }
 
     /// The hook's path, nil when there is none. A file that is not executable is skipped
     /// with a warning that says how to fix it.
@@ -27,7 +29,7 @@ struct Hooks {
     /// Runs `event` in `releases/<sha>` with the SPEC's environment plus `extra`.
     /// Nil when the hook does not exist; otherwise how it ended.
     @discardableResult
-    func run(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) throws
+    package func run(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) throws
         -> ProcessOutcome?
     {
         guard let path = path(for: event) else { return nil }
@@ -44,7 +46,7 @@ struct Hooks {
     }
 
     /// Runs a hook whose failure is only logged (stop, post-deploy, on-failure).
-    func runLogged(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) {
+    package func runLogged(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) {
         do {
             try run(event, sha: sha, previous: previous, extra: extra)
         } catch {

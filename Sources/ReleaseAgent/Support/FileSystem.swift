@@ -3,7 +3,7 @@ import Foundation
 
 /// The few file operations the store relies on, with errors that name the path.
 public enum FileSystem {
-    static func errnoText() -> String { String(cString: strerror(errno)) }
+    package static func errnoText() -> String { String(cString: strerror(errno)) }
 
     public static func exists(_ path: String) -> Bool {
         var st = stat()

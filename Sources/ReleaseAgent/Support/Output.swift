@@ -58,7 +58,7 @@ public final class ProgressReporter: @unchecked Sendable {
         self.output = output
     }
 
-    func update(done: Int, total: Int) {
+    package func update(done: Int, total: Int) {
         guard total > 0, done != lastDone else { return }
         let now = ContinuousClock.now
         guard done == total || now - lastDraw > .milliseconds(100) else { return }
@@ -71,7 +71,7 @@ public final class ProgressReporter: @unchecked Sendable {
         drawn = true
     }
 
-    func finish() {
+    package func finish() {
         if drawn { output.raw("\r\u{1B}[K") }
         drawn = false
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ReleaseAgent
+import ReleaseAgentGit
 import ServiceLifecycle
 
 /// The one owner of deploys in `serve`: triggers from webhooks, the poller and SIGHUP

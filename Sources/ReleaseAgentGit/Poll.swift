@@ -1,11 +1,12 @@
 import Foundation
+import ReleaseAgent
 
 /// One cron-friendly cycle: a lock-free look at the remote head, and a deploy only when
 /// there is something new. Silent when there is nothing to do, so cron mails nothing.
 public struct Poll {
-    let operation: Operation
+    let operation: ReleaseAgent.Operation
 
-    public init(operation: Operation) { self.operation = operation }
+    public init(operation: ReleaseAgent.Operation) { self.operation = operation }
 
     public enum Outcome: Equatable, Sendable {
         case nothingToDo
@@ -16,22 +17,29 @@ public struct Poll {
 
     public func run(force: Bool, trigger: String = "poll") throws -> Outcome {
         let settings = operation.settings
-        let url = try RemoteURL.normalize(try settings.requireRepo())
+        let check = PollCheck(operation: operation)
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
-        var head = LocalRefs.branchHead(repository: url, branch: settings.branch)
-        if head == nil {
+        let head: CommitID
+        if let local = try check.localHead() {
+            head = local
+        } else {
+            let url = try RemoteURL.normalize(try settings.requireRepo())
+            let remote: CommitID?
             do {
-                head = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
+                remote = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
             } catch let error as AgentError {
                 throw AgentError.failed(error.message)
             }
+            guard let remote else {
+                throw AgentError.failed(
+                    "branch '\(settings.branch)' does not exist on \(url); check the branch setting")
+            }
+            head = remote
         }
-        guard let head else {
-            throw AgentError.failed("branch '\(settings.branch)' does not exist on \(url); check the branch setting")
-        }
-        if head.hex == operation.layout.currentSHA() { return .nothingToDo }
-        if !force, let reason = operation.records.read(head.hex)?.quarantine {
-            return .quarantined(head.hex, reason: reason)
+        switch check.verdict(head: head, force: force) {
+        case .live: return .nothingToDo
+        case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
+        case .new: break
         }
         do {
             let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger))

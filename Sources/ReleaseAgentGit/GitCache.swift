@@ -1,4 +1,5 @@
 import Foundation
+import ReleaseAgent
 
 /// The bare cache of the remote at `ROOT/.release-agent/repo.git`: fetches only the
 /// followed branch (incrementally) and checks commits out of it.

@@ -1,5 +1,6 @@
 import CLibGit2
 import Foundation
+import ReleaseAgent
 
 /// Writes a commit's tree into an empty directory with its own parallel writers: one pass
 /// over the tree collects directories and blobs, directories are made in order, then

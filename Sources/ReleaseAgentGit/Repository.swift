@@ -1,5 +1,6 @@
 import CLibGit2
 import Foundation
+import ReleaseAgent
 
 /// Owns one `git_repository` handle; freed in `deinit`.
 final class Repository {

@@ -1,4 +1,5 @@
 import Foundation
+import ReleaseAgent
 
 /// What to deploy: the branch head, a named commit, or a ref.
 public struct DeployRequest: Sendable {
@@ -30,9 +31,9 @@ public enum DeployResult: Equatable, Sendable {
 
 /// fetch -> checkout -> build -> activate -> prune, under the lock.
 public struct Deploy {
-    let operation: Operation
+    let operation: ReleaseAgent.Operation
 
-    public init(operation: Operation) { self.operation = operation }
+    public init(operation: ReleaseAgent.Operation) { self.operation = operation }
 
     public func run(_ request: DeployRequest) throws -> DeployResult {
         let settings = operation.settings

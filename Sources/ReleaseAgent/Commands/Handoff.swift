@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+
+/// `release-agent` hands `deploy`, `serve`, and a `poll` that must fetch, to
+/// `release-agent-full`, installed next to it. That binary links libgit2 (whose ~15 shared
+/// libraries take ~4 ms to load, more than a whole no-op poll of a local remote) and the
+/// server stack (SwiftNIO, Hummingbird, BoringSSL). `exec` keeps the process id, the
+/// terminal and the environment, so systemd, signals and `pid-file` see one process.
+public enum Handoff {
+    public static let binaryName = "release-agent-full"
+    static let commands: Set<String> = ["deploy", "serve"]
+
+    /// `deploy ...`, `serve ...`, and `help deploy` / `help serve`.
+    static func isHandedOff(_ arguments: [String]) -> Bool {
+        guard let first = arguments.first else { return false }
+        if first == "help", arguments.count > 1 { return commands.contains(arguments[1]) }
+        return commands.contains(first)
+    }
+
+    static var binaryPath: String {
+        let me =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        return URL(fileURLWithPath: me).deletingLastPathComponent().path + "/" + binaryName
+    }
+
+    /// Runs `release-agent-full` with `arguments` (everything after argv[0]).
+    static func exec(_ arguments: [String]) -> Never {
+        let path = binaryPath
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        execv(path, argv)
+        let reason = String(cString: strerror(errno))
+        let command = arguments.first == "help" ? arguments.dropFirst().first ?? "" : arguments.first ?? ""
+        FileHandle.standardError.write(
+            Data(
+                "Error: \(command) runs \(path), which cannot be started (\(reason)); install \(binaryName) next to release-agent (see the README)\n"
+                    .utf8))
+        Foundation.exit(2)
+    }
+}
+
+/// The abstracts both binaries show, so `release-agent --help` and the full binary agree.
+public enum CommandText {
+    public static let root = "Keeps a deploy root in step with one branch of a git repository."
+    public static let deploy = "Fetch, build, check and activate the branch head (or --sha/--ref)."
+    public static let poll = "One cron-friendly cycle: deploy the branch head if it changed; silent when nothing to do."
+    public static let serve = "Run the webhook endpoint and the poll loop: deploy on every push to the branch."
+    public static let forceHelp: ArgumentHelp =
+        "Deploy the head even if it is quarantined (failed, or rolled back from)."
+}
+
+/// `deploy` and `serve` in `release-agent --help`; a line naming either is handed off before
+/// parsing, so these only show in the command list.
+struct DeployLauncher: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy", abstract: CommandText.deploy,
+        discussion: "Runs \(Handoff.binaryName), which must be installed next to release-agent.")
+
+    @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help deploy` lists them.")
+    var arguments: [String] = []
+
+    func run() throws { Handoff.exec(["deploy"] + arguments) }
+}
+
+struct ServeLauncher: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: CommandText.serve,
+        discussion: "Runs \(Handoff.binaryName), which must be installed next to release-agent.")
+
+    @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help serve` lists them.")
+    var arguments: [String] = []
+
+    func run() throws { Handoff.exec(["serve"] + arguments) }
+}
+
+/// `poll` in `release-agent`: a local remote whose head is live (or quarantined) is settled
+/// here, silently; anything else is handed to `release-agent-full poll`, which asks again
+/// and deploys.
+struct PollCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "poll", abstract: CommandText.poll)
+
+    @OptionGroup var settings: SettingsOptions
+    @Flag(help: CommandText.forceHelp) var force = false
+
+    func run() throws { try Self.run(settings.resolve(), force: force) }
+
+    static func run(_ resolved: Settings, force: Bool) throws {
+        let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        if let head = try PollCheck(operation: operation).localHead(),
+            PollCheck(operation: operation).verdict(head: head, force: force) != .new
+        {
+            return
+        }
+        Handoff.exec(Array(CommandLine.arguments.dropFirst()))
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+
+/// What `poll` decides before any fetch: is the branch head new? Shared by the two binaries;
+/// the reading of a local remote's head needs no git library.
+public struct PollCheck {
+    let operation: Operation
+
+    public init(operation: Operation) { self.operation = operation }
+
+    public enum Verdict: Equatable, Sendable {
+        case live
+        case quarantined(reason: String)
+        case new
+    }
+
+    /// A local remote's branch head, read from its files; nil when it must be asked over git.
+    public func localHead() throws -> CommitID? {
+        let url = try RemoteURL.normalize(try operation.settings.requireRepo())
+        return LocalRefs.branchHead(repository: url, branch: operation.settings.branch)
+    }
+
+    /// Live, quarantined (a failed build, or what a rollback left: `--force` deploys it
+    /// anyway), or new.
+    public func verdict(head: CommitID, force: Bool) -> Verdict {
+        if head.hex == operation.layout.currentSHA() { return .live }
+        if !force, let reason = operation.records.read(head.hex)?.quarantine { return .quarantined(reason: reason) }
+        return .new
+    }
+}

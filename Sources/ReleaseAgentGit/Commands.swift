@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import ReleaseAgent
+
+/// `deploy` in `release-agent-full` (`release-agent deploy` execs it).
+public struct DeployCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "deploy", abstract: CommandText.deploy)
+
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "Deploy this commit (full id or unique prefix) from the branch's history.") var sha: String?
+    @Option(help: "Deploy this branch or tag instead of the followed branch's head.") var ref: String?
+    @Flag(help: "Deploy even when the target is live, quarantined, or a refused force push.") var force = false
+
+    public init() {}
+
+    public func validate() throws {
+        if sha != nil && ref != nil { throw ValidationError("--sha and --ref cannot be used together") }
+        if let sha, sha.count < 4 || sha.count > 40 || !sha.allSatisfy(\.isHexDigit) {
+            throw ValidationError("--sha '\(sha)' is not a commit id: give 4 to 40 hex digits")
+        }
+    }
+
+    public func run() throws {
+        let resolved = try settings.resolve()
+        let target: DeployRequest.Target = sha.map { .sha($0) } ?? ref.map { .ref($0) } ?? .branchHead
+        let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
+        switch result {
+        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _):
+            print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
+        }
+    }
+}
+
+/// `poll` in `release-agent-full`: asks the remote (over git when it is not a local path)
+/// and deploys a new head.
+public struct FullPollCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(commandName: "poll", abstract: CommandText.poll)
+
+    @OptionGroup var settings: SettingsOptions
+    @Flag(help: CommandText.forceHelp) var force = false
+
+    public init() {}
+
+    public func run() throws {
+        let resolved = try settings.resolve()
+        let output = Output(json: resolved.logFormat == "json")
+        switch try Poll(operation: Operation(settings: resolved, output: output)).run(force: force) {
+        case .nothingToDo, .quarantined:
+            // Quarantine is reported by status; repeating it every cron cycle would mail the operator.
+            break
+        case .busy:
+            output.line("poll     another operation holds the lock; this cycle skipped")
+        case .deployed(let sha):
+            print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
+        }
+    }
+}

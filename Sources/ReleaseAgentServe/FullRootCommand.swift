@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import ReleaseAgent
+import ReleaseAgentGit
+
+/// `release-agent-full`: every command, the daemon, and the git code. `release-agent` execs
+/// it for deploy, serve and a poll that must fetch; run on its own it is the whole tool.
+public struct FullRootCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "release-agent",
+        abstract: CommandText.root,
+        subcommands: [
+            DeployCommand.self, FullPollCommand.self, ServeCommand.self, RollbackCommand.self, StatusCommand.self,
+            HistoryCommand.self, PruneCommand.self,
+        ]
+    )
+
+    public init() {}
+
+    public static func runMain() async -> Never {
+        CommandMain.prepareProcess()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch {
+            CommandMain.exit(for: error, root: FullRootCommand.self)
+        }
+    }
+}
