@@ -92,6 +92,18 @@ struct ConfigTests {
         }
     }
 
+    @Test("stage durations print as %.2f seconds, then minutes; columns are cut or padded")
+    func durationText() {
+        for value in [0, 0.004, 0.005, 0.126, 1.234, 9.999, 59.5, 59.994] {
+            #expect(Duration.twoDecimals(value) == String(format: "%.2f", value), "\(value)")
+        }
+        #expect(Duration.milliseconds(420).short == "0.42s")
+        #expect(Duration.seconds(125).short == "2m05s")
+        #expect(Duration.seconds(3600).short == "60m00s")
+        #expect("fetch".fitted(to: 9) == "fetch    ")
+        #expect("building".fitted(to: 6) == "buildi")
+    }
+
     @Test("durations accept ms, s, m, h and bare seconds")
     func durations() {
         #expect(DurationParser.parse("500ms") == .milliseconds(500))

@@ -61,7 +61,7 @@ public struct StatusReport: Codable, Sendable {
         for release in releases {
             let marker = release.current ? "*" : " "
             var line =
-                "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0))  \(release.subject ?? "")"
+                "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.fitted(to: 8))  \(release.subject ?? "")"
             if let quarantine = release.quarantine { line += "  [quarantined: \(quarantine)]" }
             lines.append(line)
         }
@@ -73,10 +73,10 @@ extension HistoryEvent {
     public var text: String {
         let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: time))
         var line =
-            "\(when)  \(event.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(result.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) \(sha.map { String($0.prefix(12)) } ?? "-")"
+            "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 6)) \(sha.map { String($0.prefix(12)) } ?? "-")"
         if let previous { line += " (from \(previous.prefix(12)))" }
         if let subject { line += "  \(subject)" }
-        if let seconds { line += String(format: "  %.2fs", seconds) }
+        if let seconds { line += "  " + Duration.twoDecimals(seconds) + "s" }
         if nonFastForward == true { line += "  non-fast-forward" }
         if let removed { line += "  removed \(removed.count)" }
         if let reason { line += "  \(reason)" }

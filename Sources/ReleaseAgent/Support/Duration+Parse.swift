@@ -24,7 +24,23 @@ extension Duration {
     /// `0.42s`, `3.1s`, `2m05s`: what the stage lines print.
     public var short: String {
         let s = seconds
-        if s < 60 { return String(format: "%.2fs", s) }
-        return "\(Int(s) / 60)m\(String(format: "%02d", Int(s) % 60))s"
+        if s < 60 { return Self.twoDecimals(s) + "s" }
+        let rest = Int(s) % 60
+        return "\(Int(s) / 60)m\(rest < 10 ? "0" : "")\(rest)s"
+    }
+
+    /// `%.2f` for a non-negative value, without Foundation's formatter (its first use costs
+    /// about a millisecond of a rollback).
+    static func twoDecimals(_ value: Double) -> String {
+        let hundredths = Int((max(0, value) * 100).rounded())
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+}
+
+extension String {
+    /// Cut or padded with spaces to `width` characters, as NSString's `padding(toLength:)`.
+    func fitted(to width: Int) -> String {
+        count >= width ? String(prefix(width)) : self + String(repeating: " ", count: width - count)
     }
 }

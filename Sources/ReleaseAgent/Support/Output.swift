@@ -29,8 +29,7 @@ public final class Output: @unchecked Sendable {
 
     /// One line per finished stage: `fetch     0.12s  detail`.
     public func stage(_ name: String, _ elapsed: Duration, _ detail: String = "") {
-        let padded = name.padding(toLength: 9, withPad: " ", startingAt: 0)
-        line("\(padded)\(elapsed.short.padding(toLength: 8, withPad: " ", startingAt: 0))\(detail)")
+        line("\(name.fitted(to: 9))\(elapsed.short.fitted(to: 8))\(detail)")
     }
 
     /// A progress bar for `stage`, only on a terminal.
