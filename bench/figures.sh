@@ -27,6 +27,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 fresh_deploy() {
   rm -rf "$1/releases/$3" "$1/.release-agent/releases/$3.json"
   time_ms "$agent" deploy --root "$1" --repo "$2" --build true --sha "$3"
+  settle "$1"
 }
 
 echo "figures: making the 20,000-file repository" >&2
@@ -151,7 +152,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "le" ? v <= 
   [ -n "$floor_ms" ] && echo "| (floor) a Swift program that only links libgit2, start to exit | $floor_ms ms | git ls-remote: $ls_ms ms | $(ratio "$floor_ms" "$ls_ms") | |"
   echo "| rollback without hooks | $rollback_ms ms | naive_rollback.sh: 28 ms (NOTES.md) | | under 10 ms: $(verdict "$rollback_ms" 10 lt) |"
   echo "| serve idle RSS after ${idle} s | $(( rss_kb / 1024 )) MiB ($rss_kb KiB) | | | at most 25 MB: $(verdict "$rss_kb" 25000 le) |"
-  echo "| serve idle private dirty memory (the part of RSS that is not clean, reclaimable file pages) | $(( ${dirty_kb:-0} / 1024 )) MiB ($dirty_kb KiB) | | | |"
+  echo "| serve idle private dirty memory (the part of RSS that is not clean, reclaimable file pages) | $(awk -v k="${dirty_kb:-0}" 'BEGIN { printf "%.1f", k / 1024 }') MiB ($dirty_kb KiB) | | | |"
   echo "| serve idle CPU over ${idle} s | $idle_cpu_ms ms | | | none (one 10 ms clock tick of /proc accounting allowed): $( [ "$idle_cpu_ms" -le 10 ] && echo met || echo "not met" ) |"
   echo "| peak RSS, cold deploy of 20,000 files (fetch + checkout) | $(( peak_kb / 1024 )) MiB ($peak_kb KiB) | | | at most 64 MB: $(verdict "$peak_kb" 65536 le) |"
   echo

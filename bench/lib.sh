@@ -15,6 +15,17 @@ release_agent_binary() {
   echo "$(swift build "${flags[@]}" --show-bin-path)/release-agent"
 }
 
+# settle ROOT: waits (at most 30 s) until the background removal of pruned releases under
+# ROOT is done, so that it does not run during the next timed run, ours or a peer's.
+settle() {
+  local trash="$1/.release-agent/trash" i
+  for (( i = 0; i < 300; i++ )); do
+    [ -z "$(ls -A "$trash" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  echo "bench: $trash still not empty after 30 s" >&2
+}
+
 machine_line() {
   echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
 }
