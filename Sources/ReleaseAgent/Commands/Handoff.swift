@@ -48,28 +48,34 @@ public enum CommandText {
         "Deploy the head even if it is quarantined (failed, or rolled back from)."
 }
 
-/// `deploy` and `serve` in `release-agent --help`; a line naming either is handed off before
-/// parsing, so these only show in the command list.
-struct DeployLauncher: ParsableCommand {
+/// `deploy` and `serve` in `release-agent --help`. A line naming either is handed off
+/// before parsing, so these only show in the command list.
+protocol HandedOffCommand: ParsableCommand {
+    var arguments: [String] { get }
+}
+
+extension HandedOffCommand {
+    static var handOffDiscussion: String {
+        "Runs \(Handoff.binaryName), which must be installed next to release-agent."
+    }
+
+    func run() throws { Handoff.exec([Self.configuration.commandName ?? ""] + arguments) }
+}
+
+struct DeployLauncher: HandedOffCommand {
     static let configuration = CommandConfiguration(
-        commandName: "deploy", abstract: CommandText.deploy,
-        discussion: "Runs \(Handoff.binaryName), which must be installed next to release-agent.")
+        commandName: "deploy", abstract: CommandText.deploy, discussion: handOffDiscussion)
 
     @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help deploy` lists them.")
     var arguments: [String] = []
-
-    func run() throws { Handoff.exec(["deploy"] + arguments) }
 }
 
-struct ServeLauncher: ParsableCommand {
+struct ServeLauncher: HandedOffCommand {
     static let configuration = CommandConfiguration(
-        commandName: "serve", abstract: CommandText.serve,
-        discussion: "Runs \(Handoff.binaryName), which must be installed next to release-agent.")
+        commandName: "serve", abstract: CommandText.serve, discussion: handOffDiscussion)
 
     @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help serve` lists them.")
     var arguments: [String] = []
-
-    func run() throws { Handoff.exec(["serve"] + arguments) }
 }
 
 /// `poll` in `release-agent`: a local remote whose head is live (or quarantined) is settled
@@ -84,12 +90,9 @@ struct PollCommand: ParsableCommand {
     func run() throws { try Self.run(settings.resolve(), force: force) }
 
     static func run(_ resolved: Settings, force: Bool) throws {
-        let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
-        if let head = try PollCheck(operation: operation).localHead(),
-            PollCheck(operation: operation).verdict(head: head, force: force) != .new
-        {
-            return
-        }
+        let check = PollCheck(
+            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json")))
+        if let head = try check.localHead(), check.verdict(head: head, force: force) != .new { return }
         Handoff.exec(Array(CommandLine.arguments.dropFirst()))
     }
 }

@@ -5,9 +5,8 @@
 ///
 /// Anything else answers nil and ArgumentParser parses the line: help, an unknown or
 /// repeated option, a missing or empty value or one that starts with `-`, `--`, a flag given
-/// a value.
-/// So every message, and every error, is ArgumentParser's own; QuickLineTests checks that
-/// both readings agree on every setting and on a corpus of lines.
+/// a value. So every message, and every error, is ArgumentParser's own; QuickLineTests
+/// checks that both readings agree on every setting and on a corpus of lines.
 struct QuickLine: Equatable {
     enum Command: Equatable {
         case poll(force: Bool)
