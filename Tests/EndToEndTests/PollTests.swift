@@ -113,6 +113,11 @@ struct PollTests {
         #expect(result.status == 1)
         #expect(result.stderr.hasPrefix("Error: cannot fetch from http://127.0.0.1:9/nothing.git"))
         #expect(result.stderr.split(separator: "\n").count == 1)
+        // A network remote's poll is asked over git by release-agent-full, after the hand-off.
+        let polled = try unreachable.run("poll")
+        #expect(polled.status == 1)
+        #expect(polled.stderr.hasPrefix("Error: cannot fetch from http://127.0.0.1:9/nothing.git"), "\(polled.stderr)")
+        #expect(polled.stderr.split(separator: "\n").count == 1)
         #expect(agent.currentSHA == nil)
     }
 }
