@@ -33,8 +33,10 @@ package struct StepRunner {
         let logPath = operation.layout.log(sha)
         appendLog(logPath, "== \(stage) \(ISO8601DateFormatter().string(from: Date())): \(command)\n")
         var prefixer = LinePrefixer(prefix: "\(stage)| ", output: operation.output)
-        let runner = ProcessRunner(
-            command: command, directory: operation.layout.release(sha), environment: environment, timeout: timeout)
+        // A checkout that failed is removed at once; `on-failure` then runs in the deploy root.
+        let release = operation.layout.release(sha)
+        let directory = FileSystem.isDirectory(release) ? release : operation.layout.root
+        let runner = ProcessRunner(command: command, directory: directory, environment: environment, timeout: timeout)
         let records = operation.records
         let outcome = try runner.run(
             logPath: logPath,

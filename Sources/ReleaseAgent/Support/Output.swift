@@ -29,7 +29,9 @@ public final class Output: @unchecked Sendable {
 
     /// One line per finished stage: `fetch     0.12s  detail`.
     public func stage(_ name: String, _ elapsed: Duration, _ detail: String = "") {
-        line("\(name.fitted(to: 9))\(elapsed.short.fitted(to: 8))\(detail)")
+        // Longer names (post-deploy, on-failure) keep a space before the time.
+        let column = name.count < 9 ? name.fitted(to: 9) : name + " "
+        line("\(column)\(elapsed.short.fitted(to: 8))\(detail)")
     }
 
     /// A progress bar for `stage`, only on a terminal.
