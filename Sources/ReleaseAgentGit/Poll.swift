@@ -19,11 +19,11 @@ public struct Poll {
         let settings = operation.settings
         let check = PollCheck(operation: operation)
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
+        let (url, local) = try check.remote()
         let head: CommitID
-        if let local = try check.localHead() {
+        if let local {
             head = local
         } else {
-            let url = try RemoteURL.normalize(try settings.requireRepo())
             let remote: CommitID?
             do {
                 remote = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)

@@ -13,10 +13,11 @@ public struct PollCheck {
         case new
     }
 
-    /// A local remote's branch head, read from its files; nil when it must be asked over git.
-    public func localHead() throws -> CommitID? {
+    /// The remote, normalised once, and its branch head when it is a local repository whose
+    /// files can be read (nil: ask over git).
+    public func remote() throws -> (url: String, localHead: CommitID?) {
         let url = try RemoteURL.normalize(try operation.settings.requireRepo())
-        return LocalRefs.branchHead(repository: url, branch: operation.settings.branch)
+        return (url, LocalRefs.branchHead(repository: url, branch: operation.settings.branch))
     }
 
     /// Live, quarantined (a failed build, or what a rollback left: `--force` deploys it
