@@ -26,7 +26,7 @@ public struct DeployCommand: ParsableCommand {
         let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
-        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _):
+        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha):
             print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
         }
     }

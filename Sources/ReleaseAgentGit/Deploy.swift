@@ -27,6 +27,8 @@ public enum DeployResult: Equatable, Sendable {
     case deployed(String)
     case alreadyCurrent(String)
     case quarantined(String, reason: String)
+    /// Refused again for the reason already recorded (poll and webhooks only): nothing to say.
+    case refusedAgain(String)
 }
 
 /// fetch -> checkout -> build -> activate -> prune, under the lock.
@@ -40,18 +42,20 @@ public struct Deploy {
         let url = try RemoteURL.normalize(try settings.requireRepo())
         return try operation.locked {
             let started = ContinuousClock.now
+            try operation.checkLiveSlot()
             Recovery(operation: operation).removeStaleCacheLocks()
             let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
-            let target = try timed("fetch") { () throws -> (CommitID, String) in
+            let fetchStart = ContinuousClock.now
+            let fetched = try { () throws -> (CommitID, String) in
                 let progress = operation.output.progress("fetch")
                 let head = try cache.fetch(branch: settings.branch, progress: progress)
                 switch request.target {
                 case .branchHead:
                     return (head, "\(settings.branch) at \(head.short)")
                 case .sha(let prefix):
-                    guard let id = try cache.lookup(prefix: prefix) else {
+                    guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
                         throw AgentError.usage(
-                            "commit \(prefix) is not in the fetched history of \(settings.branch); check --sha or use --ref"
+                            "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha, or use --ref for another branch or tag"
                         )
                     }
                     return (id, "\(id.short) (asked for \(prefix))")
@@ -59,22 +63,55 @@ public struct Deploy {
                     let id = try cache.fetch(ref: ref, progress: progress)
                     return (id, "\(ref) at \(id.short)")
                 }
-            }.0
+            }()
+            let target = fetched.0
+            // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
+            // the fetch line waits until there is something to do, or the CLI asked.
+            let fetchLine = { operation.output.stage("fetch", ContinuousClock.now - fetchStart, fetched.1) }
+            if request.trigger == "cli" { fetchLine() }
             let current = operation.layout.currentSHA()
-            if target.hex == current && !request.force {
+            // A live release whose dir is gone is not live: it is rebuilt.
+            if target.hex == current && !request.force && FileSystem.isDirectory(operation.layout.release(target.hex)) {
                 operation.output.line("deploy   \(target.short) is already live; nothing to do")
                 return .alreadyCurrent(target.hex)
             }
-            if request.respectQuarantine && !request.force, let reason = operation.records.read(target.hex)?.quarantine
-            {
+            if request.respectQuarantine && !request.force, let reason = operation.records.quarantine(target.hex) {
                 return .quarantined(target.hex, reason: reason)
             }
-            let nonFastForward = try checkFastForward(
-                cache: cache, current: current, target: target, force: request.force)
             let info = cache.info(target)
+            var fetchPrinted = request.trigger == "cli"
+            func announce() {
+                if !fetchPrinted { fetchLine() }
+                fetchPrinted = true
+            }
+            // Refusals go through the one failure path, recorded once per sha and reason.
+            func refuse(_ stage: String, _ reason: String) throws -> DeployResult {
+                let refusal = Refusal(sha: target.hex, stage: stage)
+                if Refusal.read(operation.layout) == refusal && request.trigger != "cli" {
+                    return .refusedAgain(target.hex)
+                }
+                announce()
+                refusal.write(operation.layout)
+                throw operation.recordFailure(
+                    StageFailure(stage: stage, reason: reason), kind: .deploy, sha: target.hex, previous: current,
+                    trigger: request.trigger, subject: info?.subject, started: started)
+            }
+            let nonFastForward: Bool
+            switch checkFastForward(cache: cache, current: current, target: target, force: request.force) {
+            case .fastForward: nonFastForward = false
+            case .nonFastForward: nonFastForward = true
+            case .refused(let reason): return try refuse("fetch", reason)
+            }
+            if let reason = freeSpaceShortage(for: target) { return try refuse("checkout", reason) }
+            announce()
+            if nonFastForward, let current {
+                operation.output.line(
+                    "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)")
+            }
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
-                try Activation(operation: operation).run(sha: target.hex, previous: current)
+                try Activation(operation: operation, kind: .deploy, trigger: request.trigger).run(
+                    sha: target.hex, previous: current)
             } catch let failure as StageFailure {
                 throw operation.recordFailure(
                     failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
@@ -87,6 +124,7 @@ public struct Deploy {
             event.nonFastForward = nonFastForward ? true : nil
             event.seconds = (ContinuousClock.now - started).seconds
             try operation.history.append(event)
+            Refusal.clear(operation.layout)
             let removed = try operation.prune(keep: settings.keepReleases)
             if !removed.isEmpty {
                 operation.output.line(
@@ -97,18 +135,38 @@ public struct Deploy {
         }
     }
 
+    enum Ancestry {
+        case fastForward, nonFastForward
+        case refused(String)
+    }
+
     /// Reports (or with refuse-force-push, refuses) a branch that moved non-fast-forward.
-    private func checkFastForward(cache: GitCache, current: String?, target: CommitID, force: Bool) throws -> Bool {
-        guard let current, let currentID = CommitID(hex: current), cache.info(currentID) != nil else { return false }
-        if cache.isFastForward(from: currentID, to: target) { return false }
+    private func checkFastForward(cache: GitCache, current: String?, target: CommitID, force: Bool) -> Ancestry {
+        guard let current, let currentID = CommitID(hex: current), cache.info(currentID) != nil else {
+            return .fastForward
+        }
+        if cache.isFastForward(from: currentID, to: target) { return .fastForward }
         if operation.settings.refuseForcePush && !force {
-            throw AgentError.failed(
+            return .refused(
                 "\(target.short) does not descend from the live \(currentID.short) (a force push) and refuse-force-push is set; deploy with --force to accept it"
             )
         }
-        operation.output.line(
-            "deploy   note: \(target.short) does not descend from the live \(currentID.short) (non-fast-forward)")
-        return true
+        return .nonFastForward
+    }
+
+    /// Why min-free-space refuses a checkout of `id`; nil when it is ready on disk or there is room.
+    private func freeSpaceShortage(for id: CommitID) -> String? {
+        let layout = operation.layout
+        if let record = operation.records.read(id.hex), record.state.isComplete,
+            FileSystem.isDirectory(layout.release(id.hex))
+        {
+            return nil
+        }
+        guard let minimum = operation.settings.minFreeSpace, let free = FileSystem.freeBytes(at: layout.releases),
+            free < minimum
+        else { return nil }
+        return
+            "only \(free / 1_048_576) MiB free under \(layout.releases), below min-free-space (\(minimum / 1_048_576) MiB); free space or run prune"
     }
 
     /// Leaves `releases/<sha>` complete and `ready`: reuses a ready one, else checks out and builds.
@@ -121,13 +179,6 @@ public struct Deploy {
             return
         }
         try FileSystem.removeTree(dir)
-        if let minimum = operation.settings.minFreeSpace, let free = FileSystem.freeBytes(at: layout.releases),
-            free < minimum
-        {
-            throw AgentError.failed(
-                "only \(free / 1_048_576) MiB free under \(layout.releases), below min-free-space (\(minimum / 1_048_576) MiB); free space or run prune"
-            )
-        }
         var record = ReleaseRecord(sha: id.hex, state: .building, log: layout.log(id.hex))
         record.commit = info
         record.bootID = BootID.current
@@ -142,12 +193,9 @@ public struct Deploy {
                         "cannot create \(dir): \(FileSystem.errnoText()); check permissions and free space")
                 }
                 try cache.checkout(id, into: dir, progress: operation.output.progress("checkout"))
-                do {
-                    try Data((id.hex + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/REVISION"))
-                } catch {
-                    throw AgentError.environment("cannot write \(dir)/REVISION: \(error); check free space")
-                }
-                try SharedLinks(layout: layout).link(operation.settings.shared, into: dir)
+                let links = SharedLinks(layout: layout)
+                try links.writeRevision(id.hex, into: dir)
+                try links.link(operation.settings.shared, into: dir)
                 return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)")
             }
             func check(_ outcome: ProcessOutcome, hook: Bool = false) throws {

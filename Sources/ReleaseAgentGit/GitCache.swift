@@ -16,36 +16,51 @@ public final class GitCache {
 
     static func trackingRef(_ branch: String) -> String { "refs/remotes/origin/\(branch)" }
 
-    /// Fetches `branch` and returns its head. Errors name the remote and the fix.
+    /// Fetches `branch` and returns its head. Errors name the remote and the fix. A branch the
+    /// remote no longer has is an error, never its stale head from the cache (fetch prunes).
     public func fetch(branch: String, progress: ProgressReporter?) throws -> CommitID {
-        let remote = try Remote.open(
-            url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
-        do {
-            try remote.fetch(refspecs: ["+refs/heads/\(branch):\(GitCache.trackingRef(branch))"])
-        } catch let error as GitError {
-            throw GitCache.explain(error, url: remoteURL)
-        }
-        guard let head = try repository.resolveReference(GitCache.trackingRef(branch)) else {
+        let tracking = GitCache.trackingRef(branch)
+        try fetch(["+refs/heads/\(branch):\(tracking)"], destinations: [tracking], progress: progress)
+        guard let head = try repository.resolveReference(tracking) else {
             throw AgentError.failed("branch '\(branch)' does not exist on \(remoteURL); check the branch setting")
         }
         return head
     }
 
-    /// Fetches a branch or tag named `ref` and returns the commit it points at.
+    /// Fetches a branch or tag named `ref` and returns the commit it points at. What the
+    /// remote no longer has is pruned, so a deleted ref is an error, not its old head.
     public func fetch(ref: String, progress: ProgressReporter?) throws -> CommitID {
-        let remote = try Remote.open(
-            url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
         let names = ref.hasPrefix("refs/") ? [ref] : ["refs/heads/\(ref)", "refs/tags/\(ref)"]
-        do {
-            try remote.fetch(refspecs: names.map { "+\($0):refs/release-agent/\($0.dropFirst(5))" })
-        } catch let error as GitError {
-            throw GitCache.explain(error, url: remoteURL)
-        }
-        for name in names {
-            let local = "refs/release-agent/\(name.dropFirst(5))"
+        let locals = names.map { "refs/release-agent/\($0.dropFirst(5))" }
+        try fetch(zip(names, locals).map { "+\($0):\($1)" }, destinations: locals, progress: progress)
+        for local in locals {
             if let id = try repository.peeledCommit(local) { return id }
         }
         throw AgentError.usage("ref '\(ref)' is neither a branch nor a tag on \(remoteURL); check --ref")
+    }
+
+    /// One fetch of `refspecs` with prune. A cached ref that would block a destination
+    /// (`feature` when `feature/x` is fetched, or the other way round: a branch renamed into
+    /// a directory) is removed first; it is only a copy of the remote's.
+    private func fetch(_ refspecs: [String], destinations: [String], progress: ProgressReporter?) throws {
+        for name in try repository.referenceNames() {
+            for destination in destinations
+            where destination.hasPrefix(name + "/") || name.hasPrefix(destination + "/") {
+                try repository.removeReference(name)
+            }
+        }
+        let remote = try Remote.open(
+            url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
+        do {
+            try remote.fetch(refspecs: refspecs)
+        } catch let error as GitError {
+            throw GitCache.explain(error, url: remoteURL)
+        }
+    }
+
+    /// True when `id` is `head` or in its history: `--sha` names a commit of the followed branch.
+    public func isOnBranch(_ id: CommitID, head: CommitID) -> Bool {
+        (try? repository.isDescendant(head, of: id)) ?? false
     }
 
     /// The branch head on the remote, without fetching (connect + ls-remote).

@@ -45,7 +45,7 @@ public struct Poll {
             let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger))
             switch result {
             case .deployed(let sha): return .deployed(sha)
-            case .alreadyCurrent: return .nothingToDo
+            case .alreadyCurrent, .refusedAgain: return .nothingToDo
             case .quarantined(let sha, let reason): return .quarantined(sha, reason: reason)
             }
         } catch let error as AgentError where error.kind == .busy {

@@ -95,6 +95,9 @@ final class Remote {
         options.callbacks = callbacks()
         options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
         options.update_fetchhead = 0
+        // A destination ref whose source the remote no longer has is deleted, so a deleted
+        // branch or tag is never deployed from its stale copy in the cache.
+        options.prune = GIT_FETCH_PRUNE
         try withStrArray(refspecs) { array in
             var array = array
             try check(git_remote_fetch(pointer, &array, &options, "release-agent fetch"), "fetch from \(url)")

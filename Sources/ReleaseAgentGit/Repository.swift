@@ -84,4 +84,18 @@ final class Repository {
         try GitError.check(rc, "compare \(descendant.short) with \(ancestor.short)")
         return rc == 1
     }
+
+    /// Every reference name in the cache.
+    func referenceNames() throws -> [String] {
+        var array = git_strarray()
+        try GitError.check(git_reference_list(&array, pointer), "list the references of \(path)")
+        defer { git_strarray_dispose(&array) }
+        return (0..<array.count).compactMap { array.strings[$0].map { String(cString: $0) } }
+    }
+
+    func removeReference(_ name: String) throws {
+        let rc = git_reference_remove(pointer, name)
+        if rc == GIT_ENOTFOUND.rawValue { return }
+        try GitError.check(rc, "remove \(name)")
+    }
 }

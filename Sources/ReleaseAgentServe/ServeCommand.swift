@@ -4,6 +4,8 @@ import Hummingbird
 import Logging
 import ReleaseAgent
 import ServiceLifecycle
+import Synchronization
+import NIOCore
 
 public struct ServeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(commandName: "serve", abstract: CommandText.serve)
@@ -25,10 +27,17 @@ public struct ServeCommand: AsyncParsableCommand {
         let server = WebhookServer(
             verifier: WebhookVerifier(secret: secret, branch: resolved.branch), queue: queue, metrics: ServeMetrics(),
             deliveries: DeliveryBook(), settings: resolved, logger: logger)
+        // The pid-file is written once the port is bound, and removed only by the daemon that
+        // wrote it: a second serve that cannot bind leaves the running one's file alone.
+        let pidWritten = PidFileState()
+        defer { if let pidFile = resolved.pidFile, pidWritten.written { unlink(pidFile) } }
         if let pidFile = resolved.pidFile {
-            try FileSystem.writeAtomically(Data("\(getpid())\n".utf8), to: pidFile)
+            let directory = (pidFile as NSString).deletingLastPathComponent
+            guard FileSystem.isDirectory(directory.isEmpty ? "." : directory) else {
+                throw AgentError.usage(
+                    "pid-file \(pidFile): the directory \(directory) does not exist; create it or point pid-file elsewhere")
+            }
         }
-        defer { if let pidFile = resolved.pidFile { unlink(pidFile) } }
         let hangup = Self.onSIGHUP { Task { await queue.trigger("sighup") } }
         defer { hangup.cancel() }
 
@@ -36,6 +45,14 @@ public struct ServeCommand: AsyncParsableCommand {
             router: server.router(), host: host, port: port, idleTimeout: WebhookServer.idleTimeout, logger: logger
         ) { channel in
             let address = channel.localAddress.map { "\($0)" } ?? resolved.listen
+            if let pidFile = resolved.pidFile {
+                do {
+                    try FileSystem.writeAtomically(Data("\(getpid())\n".utf8), to: pidFile)
+                    pidWritten.set()
+                } catch {
+                    output.line("serve    warning: \(error)")
+                }
+            }
             output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
             SystemdNotify.send("READY=1")
         }
@@ -47,8 +64,26 @@ public struct ServeCommand: AsyncParsableCommand {
                     .init(service: http),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError {
+            throw Self.explainBind(error, listen: resolved.listen) ?? error
+        }
         output.line("serve    stopped")
+    }
+
+    /// A bind that failed, as the setting it came from: exit 2, one line, the fix.
+    static func explainBind(_ error: IOError, listen: String) -> AgentError? {
+        switch error.errnoCode {
+        case EADDRINUSE:
+            return .usage("listen \(listen) is in use (another serve?); stop it, or set listen to a free port")
+        case EACCES:
+            return .usage("listen \(listen) needs privileges to bind (a port below 1024); use a port above 1024")
+        case EADDRNOTAVAIL:
+            return .usage("listen \(listen) is not an address of this host; use 127.0.0.1 or one of its addresses")
+        default:
+            return nil
+        }
     }
 
     static func readSecret(_ settings: Settings) throws -> [UInt8]? {
@@ -99,6 +134,13 @@ public struct ServeCommand: AsyncParsableCommand {
     }
 }
 
+/// Whether this daemon wrote its pid-file (set from the server's on-running callback).
+final class PidFileState: Sendable {
+    private let flag = Mutex(false)
+    var written: Bool { flag.withLock { $0 } }
+    func set() { flag.withLock { $0 = true } }
+}
+
 /// swift-log handler writing one JSON object a line to stderr.
 struct JSONLogHandler: LogHandler {
     let label: String
@@ -122,6 +164,6 @@ struct JSONLogHandler: LogHandler {
             object[key] = "\(value)"
         }
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return }
-        FileHandle.standardError.write(data + Data("\n".utf8))
+        StandardStream.error(String(decoding: data, as: UTF8.self) + "\n")
     }
 }

@@ -110,10 +110,15 @@ struct ServeTests {
         #expect(gitlab.status == 202)
         #expect(eventually { agent.currentSHA == d })
 
-        let health = try TestHTTP.send("GET", serve.base + "/healthz")
+        // current moves at the swap; the deploy ends a moment later (record, history, prune).
+        var health = try TestHTTP.send("GET", serve.base + "/healthz")
+        #expect(
+            eventually(timeout: 10) {
+                health = (try? TestHTTP.send("GET", serve.base + "/healthz")) ?? health
+                return health.body.contains("\"deploying\":false")
+            }, "\(health.body)")
         #expect(health.status == 200)
         #expect(health.body.contains(d))
-        #expect(health.body.contains("\"deploying\":false"))
         let metrics = try TestHTTP.send("GET", serve.base + "/metrics")
         #expect(metrics.status == 200)
         #expect(metrics.body.contains(#"release_agent_deploys_total{result="ok"} 4"#), "\(metrics.body)")

@@ -18,11 +18,21 @@ struct TortureTests {
         var files: [String: String] = [:]
         for n in 0..<400 { files["src/\(n % 20)/file\(n).txt"] = "content \(n)\n" }
         try repo.commit("base", files: files)
-        let build = ["--build", "sleep 0.05; cat REVISION > BUILT", "--keep-releases", "3"]
+        // An activate hook and a passing health check, so kills also land between the swap
+        // and the check (issue 16, item 2): the next operation must finish that activation.
+        let hooks = scratch.sub("hooks")
+        try CorePromiseTests.hook(hooks, "activate", "#!/bin/sh\nsleep 0.05\n")
+        let listener = try TCPListener()
+        let build = [
+            "--build", "sleep 0.05; cat REVISION > BUILT", "--keep-releases", "3", "--hooks-dir", hooks,
+            "--health-tcp", "127.0.0.1:\(listener.port)",
+        ]
         #expect(try agent.run("deploy", build).status == 0)
         var generator = SystemRandomNumberGenerator()
         var killed = 0
         var finished = 0
+        var activations = 0
+        let marker = agent.root + "/.release-agent/activation.json"
         for round in 0..<Self.kills {
             let operation = round % 4
             let arguments: (String, [String])
@@ -40,11 +50,20 @@ struct TortureTests {
             if result.status == 128 + SIGKILL { killed += 1 } else { finished += 1 }
             try checkInvariants(agent, after: "\(arguments.0) round \(round)")
             // The next operation repairs what the kill left, under the lock, and succeeds.
-            let next = try agent.run("prune", ["--keep", "3"])
+            let interrupted = FileManager.default.fileExists(atPath: marker)
+            if interrupted { activations += 1 }
+            let next = try agent.run("prune", ["--keep", "3"] + build.suffix(4))
             #expect(next.status == 0, "prune after round \(round): \(next.stderr)")
             try checkClean(agent, after: "round \(round)")
+            // Item 2's rule: no activation is left half done, and what is live was checked.
+            #expect(!FileManager.default.fileExists(atPath: marker), "round \(round): activation left unfinished")
+            if let sha = agent.currentSHA {
+                #expect(agent.recordState(sha) == "active", "round \(round): live \(sha) is not recorded active")
+            }
         }
-        print("torture kill -9: \(Self.kills) rounds, \(killed) killed mid-operation, \(finished) finished first")
+        print(
+            "torture kill -9: \(Self.kills) rounds, \(killed) killed mid-operation, \(finished) finished first, \(activations) inside an activation"
+        )
         let final = try agent.run("deploy", build)
         #expect(final.status == 0, "\(final.stderr)")
     }

@@ -13,7 +13,7 @@ public enum CommandMain {
     public static func exit(for error: Error, root: any ParsableCommand.Type) -> Never {
         switch error {
         case let error as AgentError:
-            FileHandle.standardError.write(Data("Error: \(error.message)\n".utf8))
+            StandardStream.error("Error: \(error.message.terminalSafe)\n")
             Foundation.exit(error.exitCode)
         case let error as ExitCode:
             Foundation.exit(error.rawValue)
@@ -23,7 +23,7 @@ public enum CommandMain {
                 print(root.fullMessage(for: error))
                 Foundation.exit(0)
             }
-            FileHandle.standardError.write(Data((root.fullMessage(for: error) + "\n").utf8))
+            StandardStream.error(root.fullMessage(for: error) + "\n")
             Foundation.exit(code == .validationFailure || code.rawValue == 64 ? 2 : code.rawValue)
         }
     }

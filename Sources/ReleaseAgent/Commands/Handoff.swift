@@ -30,10 +30,9 @@ public enum Handoff {
         execv(path, argv)
         let reason = String(cString: strerror(errno))
         let command = arguments.first == "help" ? arguments.dropFirst().first ?? "" : arguments.first ?? ""
-        FileHandle.standardError.write(
-            Data(
-                "Error: \(command) runs \(path), which cannot be started (\(reason)); install \(binaryName) next to release-agent (see the README)\n"
-                    .utf8))
+        StandardStream.error(
+            "Error: \(command) runs \(path), which cannot be started (\(reason)); install \(binaryName) next to release-agent (see the README)\n"
+        )
         Foundation.exit(2)
     }
 }

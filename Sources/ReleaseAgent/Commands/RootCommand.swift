@@ -40,7 +40,10 @@ extension RootCommand {
     /// subcommand, which is parsed alone. Any error or help request answers nil, and the
     /// caller parses through the whole tree, so every message is the one it always was.
     static func parseQuickly(_ arguments: [String]) -> ParsableCommand? {
-        guard let name = arguments.first,
+        // A help request goes through the whole tree, so its usage line names the tool
+        // (`release-agent rollback`), as the full binary's does.
+        let helpWords: Set<String> = ["-h", "--help", "--help-hidden", "--experimental-dump-help"]
+        guard let name = arguments.first, !arguments.contains(where: helpWords.contains),
             let type = configuration.subcommands.first(where: { $0.configuration.commandName == name })
         else { return nil }
         return try? type.parseAsRoot(Array(arguments.dropFirst()))
@@ -105,7 +108,7 @@ package struct HistoryCommand: ParsableCommand {
 
     package func run() throws {
         let resolved = try settings.resolve()
-        let events = Array(History(path: resolved.layout.history).read().suffix(n))
+        let events = History(path: resolved.layout.history).tail(n)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -9,9 +9,11 @@ public enum ConfigSources {
     ) throws -> [String: RawSetting] {
         var merged: [String: RawSetting] = [:]
         if let file = try configFile(flag: configFlag, environment: environment, cwd: cwd) {
-            for (name, value) in try loadTOML(file) {
+            let lines = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
+            for (name, entry) in try loadTOML(file) {
+                let line = keyLine(entry.key, in: lines).map { ":\($0)" } ?? ""
                 merged[name] = RawSetting(
-                    value: value, origin: "\(file) (\(name.replacing("-", with: "_")))",
+                    value: entry.value, origin: "\(file)\(line) (\(entry.key))",
                     baseDirectory: (file as NSString).deletingLastPathComponent)
             }
         }
@@ -42,7 +44,7 @@ public enum ConfigSources {
 
     /// Top-level keys use `_` for `-`; a table groups keys: `[health] url` is `health-url`,
     /// and `[build] command` is `build`.
-    public static func loadTOML(_ path: String) throws -> [String: RawValue] {
+    public static func loadTOML(_ path: String) throws -> [String: (key: String, value: RawValue)] {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
             throw AgentError.usage("the config file \(path) cannot be read as UTF-8 text; fix its encoding")
@@ -52,20 +54,44 @@ public enum ConfigSources {
             throw AgentError.usage(
                 "the config file \(path) is not valid TOML at line \(error.source.begin.line): \(error.description)")
         }
-        var result: [String: RawValue] = [:]
+        var result: [String: (key: String, value: RawValue)] = [:]
         for (key, value) in table {
             let name = key.replacing("_", with: "-")
             if let group = value.table {
                 for (innerKey, innerValue) in group {
                     let inner = innerKey.replacing("_", with: "-")
                     let full = inner == "command" ? name : "\(name)-\(inner)"
-                    result[full] = try convert(innerValue, name: full, file: path, key: "[\(key)] \(innerKey)")
+                    let label = "[\(key)] \(innerKey)"
+                    result[full] = (label, try convert(innerValue, name: full, file: path, key: label))
                 }
             } else {
-                result[name] = try convert(value, name: name, file: path, key: key)
+                result[name] = (key, try convert(value, name: name, file: path, key: key))
             }
         }
         return result
+    }
+
+    /// The line (1-based) where `key` (`name` or `[table] name`) is set in the TOML text, for
+    /// error messages; nil when it cannot be told (dotted or quoted keys, inline tables).
+    static func keyLine(_ key: String, in text: String) -> Int? {
+        var table: String?
+        var name = key
+        if key.hasPrefix("["), let close = key.firstIndex(of: "]") {
+            table = String(key[key.index(after: key.startIndex)..<close])
+            name = key[key.index(after: close)...].trimmingCharacters(in: .whitespaces)
+        }
+        var section: String?
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("["), let close = line.firstIndex(of: "]") {
+                section = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
+                continue
+            }
+            guard section == table, line.hasPrefix(name) else { continue }
+            let rest = line.dropFirst(name.count).trimmingCharacters(in: .whitespaces)
+            if rest.hasPrefix("=") { return index + 1 }
+        }
+        return nil
     }
 
     private static func convert(_ value: TOMLValueConvertible, name: String, file: String, key: String) throws

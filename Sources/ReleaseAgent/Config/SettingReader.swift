@@ -46,7 +46,7 @@ struct SettingReader {
     func duration(_ name: String) throws -> Duration? {
         guard let text = try string(name) else { return nil }
         guard let value = DurationParser.parse(text) else {
-            throw bad(name, text, "a duration such as 500ms, 30s, 10m or 1h")
+            throw bad(name, text, "a duration such as 500ms, 30s, 10m or 1h, of at most 8784h (366 days)")
         }
         return value
     }
@@ -73,6 +73,8 @@ struct SettingReader {
         guard let value = UInt64(number.trimmingCharacters(in: .whitespaces)) else {
             throw bad(name, text, "a size such as 500M or 2G")
         }
-        return value * scale
+        let (bytes, overflow) = value.multipliedReportingOverflow(by: scale)
+        guard !overflow, bytes <= 1 << 60 else { throw bad(name, text, "a size of at most 1048576T") }
+        return bytes
     }
 }

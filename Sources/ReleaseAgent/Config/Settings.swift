@@ -51,23 +51,43 @@ public struct Settings: Sendable {
             throw AgentError.usage(
                 "no deploy root: pass --root DIR, set RELEASE_AGENT_ROOT, or root in the config file")
         }
-        self.init(root: root)
+        // Resolved once: hooks see one DEPLOY_ROOT whatever the working directory or symlinks.
+        self.init(root: FileSystem.realPath(root) ?? root)
         repo = try reader.string("repo").map { try reader.remote($0, "repo") }
         branch = try reader.string("branch") ?? branch
-        guard !branch.isEmpty, !branch.hasPrefix("-"), !branch.contains(".."), !branch.contains(" ") else {
-            throw AgentError.usage("branch '\(branch)' is not a valid branch name; use a name like main")
+        guard Settings.isValidBranch(branch) else {
+            throw AgentError.usage(
+                "branch '\(branch.terminalSafe)' (\(reader.origin("branch"))) is not a name git allows for a branch (no spaces, ~ ^ : ? * [ \\, '..', '@{', no leading - or /, no trailing / . or .lock); use a name like main"
+            )
         }
         keepReleases = try reader.integer("keep-releases", minimum: 1) ?? keepReleases
         build = try reader.string("build")
         buildTimeout = try reader.duration("build-timeout") ?? buildTimeout
-        shared = try reader.list("shared")
-        for path in shared where path.hasPrefix("/") || path.split(separator: "/").contains("..") || path.isEmpty {
-            throw AgentError.usage("shared path '\(path)' must be relative and stay inside the release; fix shared")
+        // `public/uploads/` means `public/uploads`.
+        shared = try reader.list("shared").map { path in
+            var path = path
+            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+            return path
+        }
+        for path in shared
+        where path.hasPrefix("/") || path.isEmpty
+            || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { [".", "..", ""].contains($0) })
+        {
+            throw AgentError.usage(
+                "shared path '\(path)' (\(reader.origin("shared"))) must be a plain relative path inside the release (no leading /, no '.', '..' or empty parts); fix shared"
+            )
+        }
+        for (index, outer) in shared.enumerated() {
+            for inner in shared[(index + 1)...] where outer == inner || inner.hasPrefix(outer + "/") || outer.hasPrefix(inner + "/") {
+                throw AgentError.usage(
+                    "shared paths '\(outer)' and '\(inner)' (\(reader.origin("shared"))) overlap: one lies inside the other, so linking one would replace the other's file in ROOT/shared; list only the outer one"
+                )
+            }
         }
         healthURL = try reader.string("health-url")
         if let url = healthURL, HTTPProbe.parse(HealthCheck.filling(url, port: 1)) == nil {
             throw AgentError.usage(
-                "health-url '\(url)' is not an http:// URL; the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
+                "health-url '\(url)' (\(reader.origin("health-url"))) is not an http:// URL; the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
             )
         }
         healthTCP = try reader.string("health-tcp")
@@ -97,7 +117,12 @@ public struct Settings: Sendable {
         webhookSecretFile = try reader.path("webhook-secret-file")
         pollInterval = try reader.duration("poll-interval") ?? pollInterval
         credentials = GitCredentials(sshKey: try reader.path("ssh-key"), tokenFile: try reader.path("token-file"))
-        pin = try reader.list("pin")
+        pin = try reader.list("pin").map { $0.lowercased() }
+        for item in pin where item.count < 4 || item.count > 40 || !item.allSatisfy(\.isHexDigit) {
+            throw AgentError.usage(
+                "pin '\(item.terminalSafe)' (\(reader.origin("pin"))) is not a commit id or prefix of 4-40 hex digits; write it as status shows it"
+            )
+        }
         wait = try reader.duration("wait")
         allowUnsigned = try reader.bool("allow-unsigned") ?? false
         shutdownGrace = try reader.duration("shutdown-grace") ?? shutdownGrace
@@ -110,9 +135,44 @@ public struct Settings: Sendable {
             throw AgentError.usage("log-format '\(logFormat)' must be text or json")
         }
         pidFile = try reader.path("pid-file")
+        try checkHealthTargets(reader)
     }
 
+    /// health-tcp splits into host and port; `{port}` only where blue-green fills it in.
+    private func checkHealthTargets(_ reader: SettingReader) throws {
+        if let tcp = healthTCP, HealthCheck.splitTCP(tcp) == nil {
+            throw AgentError.usage(
+                "health-tcp '\(tcp)' (\(reader.origin("health-tcp"))) is not host:port with a port 1-65535; write it like 127.0.0.1:8080"
+            )
+        }
+        if strategy != .blueGreen {
+            for name in ["health-url", "health-tcp"] {
+                let value = name == "health-url" ? healthURL : healthTCP
+                if let value, value.contains("{port}") {
+                    throw AgentError.usage(
+                        "\(name) '\(value)' (\(reader.origin(name))) has {port}, which only strategy blue-green fills in; write the port, or set strategy blue-green with slots"
+                    )
+                }
+            }
+        }
+    }
+
+    /// The health check these settings describe, for `port` under blue-green.
+    public func healthCheck(port: Int?) -> HealthCheck? { HealthCheck.from(self, port: port) }
+
     public var layout: Layout { Layout(root: root) }
+
+    /// git's rules for a branch name (`git check-ref-format --branch`), so nothing the
+    /// remote would refuse is fetched.
+    static func isValidBranch(_ name: String) -> Bool {
+        guard !name.isEmpty, !name.hasPrefix("-"), !name.hasPrefix("/"), !name.hasSuffix("/"), !name.hasSuffix("."),
+            !name.hasSuffix(".lock"), !name.contains(".."), !name.contains("@{"), !name.contains("//"), name != "@"
+        else { return false }
+        let forbidden: Set<Character> = [" ", "~", "^", ":", "?", "*", "[", "\\"]
+        guard !name.contains(where: { forbidden.contains($0) || $0.asciiValue.map { $0 < 0x20 || $0 == 0x7F } == true })
+        else { return false }
+        return !name.split(separator: "/").contains { $0.hasPrefix(".") || $0.hasSuffix(".lock") }
+    }
 
     /// The remote, or a usage error for commands that must fetch.
     public func requireRepo() throws -> String {

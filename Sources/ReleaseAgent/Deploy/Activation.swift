@@ -14,118 +14,206 @@ package struct StageFailure: Error {
 /// Makes a built release live by the configured strategy, the same path for deploy and
 /// rollback. On failure `current` and the live slot are as they were before (restored if
 /// they had moved), the release is marked failed and quarantined, and a `StageFailure` is thrown.
+///
+/// From the swap on, nothing is cancelled by a shutdown (hooks run with `cancellable:
+/// false`, bounded by hook-timeout and health-timeout), and an `ActivationMarker` says what
+/// is under way, so a kill at any instant is finished by the next operation.
 package struct Activation {
     let operation: Operation
+    var kind: HistoryEvent.Kind = .deploy
+    var trigger = "cli"
 
-    package init(operation: Operation) { self.operation = operation }
+    package init(operation: Operation, kind: HistoryEvent.Kind = .deploy, trigger: String = "cli") {
+        self.operation = operation
+        self.kind = kind
+        self.trigger = trigger
+    }
+
     var hooks: Hooks { Hooks(operation: operation) }
     var layout: Layout { operation.layout }
 
+    /// `previous` is what is live now; when that is `sha` itself (a forced redeploy of the
+    /// live release), a failure rolls back to the release live before it, if there is one.
     package func run(sha: String, previous: String?) throws {
         let start = ContinuousClock.now
+        var marker = ActivationMarker(sha: sha, previous: previous, kind: kind, trigger: trigger, phase: .activating)
+        if previous == sha {
+            marker.wasLive = true
+            marker.previous = Policies.previous(
+                activations: operation.history.recentActivations(), current: sha)
+        }
         switch operation.settings.strategy {
-        case .restart: try restart(sha: sha, previous: previous)
-        case .blueGreen: try blueGreen(sha: sha, previous: previous)
+        case .restart: try restart(marker)
+        case .blueGreen: try blueGreen(marker)
         }
         operation.output.stage("activate", ContinuousClock.now - start, "current -> releases/\(sha)")
     }
 
     // MARK: restart
 
-    private func restart(sha: String, previous: String?) throws {
+    private func restart(_ marker: ActivationMarker) throws {
+        let sha = marker.sha
+        try marker.write(layout)
         try layout.swapCurrent(to: sha)
-        if let outcome = try hooks.run(.activate, sha: sha, previous: previous), !outcome.succeeded {
-            try revertRestart(
-                sha: sha, previous: previous, stage: "activate", reason: "the activate hook \(outcome.text)")
+        if let outcome = try hooks.run(.activate, sha: sha, previous: marker.previous, cancellable: false),
+            !outcome.succeeded
+        {
+            try revertRestart(marker, stage: "activate", reason: "the activate hook \(outcome.text)")
         }
-        if let check = try HealthCheck.from(operation.settings, port: nil) {
-            let checkStart = ContinuousClock.now
-            if let failure = check.wait() {
-                operation.output.stage("health", ContinuousClock.now - checkStart, "FAILED: \(failure)")
-                try revertRestart(sha: sha, previous: previous, stage: "health", reason: failure)
-            }
-            operation.output.stage("health", ContinuousClock.now - checkStart, "\(check.target) healthy")
+        if let failure = checkLive(port: nil) {
+            try revertRestart(marker, stage: "health", reason: failure)
         }
-        try operation.recordActivation(of: sha, previous: previous)
+        try finish(marker)
+    }
+
+    /// Health-checks what is live now; nil when healthy (or no check is configured).
+    func checkLive(port: Int?) -> String? {
+        guard let check = operation.settings.healthCheck(port: port) else { return nil }
+        let checkStart = ContinuousClock.now
+        if let failure = check.wait() {
+            operation.output.stage("health", ContinuousClock.now - checkStart, "FAILED: \(failure)")
+            return failure
+        }
+        operation.output.stage("health", ContinuousClock.now - checkStart, "\(check.target) healthy")
+        return nil
+    }
+
+    /// Records the release live and drops the marker.
+    func finish(_ marker: ActivationMarker) throws {
+        try operation.recordActivation(of: marker.sha, previous: marker.wasLive == true ? nil : marker.previous)
+        ActivationMarker.remove(layout)
     }
 
     /// Swaps back, activates the previous release again and checks it, then fails.
-    private func revertRestart(sha: String, previous: String?, stage: String, reason: String) throws -> Never {
-        if let previous, FileSystem.isDirectory(layout.release(previous)) {
-            try layout.swapCurrent(to: previous)
+    func revertRestart(_ marker: ActivationMarker, stage: String, reason: String) throws -> Never {
+        var marker = marker
+        marker.phase = .reverting
+        try? marker.write(layout)
+        let sha = marker.sha
+        if let previous = marker.previous, previous != sha, FileSystem.isDirectory(layout.release(previous)) {
+            if layout.currentSHA() != previous { try layout.swapCurrent(to: previous) }
+            restoreRecord(previous)
             operation.output.line("rollback current -> releases/\(previous) (automatic, after \(stage) failed)")
-            _ = try? hooks.run(.activate, sha: previous, previous: sha)
-            if let check = try? HealthCheck.from(operation.settings, port: nil) {
+            _ = try? hooks.run(.activate, sha: previous, previous: sha, cancellable: false)
+            if let check = operation.settings.healthCheck(port: nil) {
                 let result = check.wait()
                 operation.output.line("health   previous release \(previous.prefix(12)): \(result ?? "healthy")")
             }
+        } else if marker.wasLive == true {
+            // Nothing earlier to go back to: the release that was live stays live.
+            ActivationMarker.remove(layout)
+            throw StageFailure(
+                stage: stage, reason: "\(reason); it stays live, as there is no earlier release to roll back to")
         } else {
             unlink(layout.current)
             FileSystem.syncDirectory(layout.root)
             operation.output.line("rollback no earlier release: current removed")
         }
         markFailed(sha, stage: stage, reason: reason)
+        ActivationMarker.remove(layout)
         throw StageFailure(stage: stage, reason: reason)
     }
 
     // MARK: blue-green
 
-    private func blueGreen(sha: String, previous: String?) throws {
+    private func blueGreen(_ base: ActivationMarker) throws {
+        let sha = base.sha
         let slots = operation.settings.slots
-        let live = SlotState.read(layout)
+        let live = try SlotState.live(layout, slots: slots)
         let livePort = live?.port
         let candidate = livePort == slots[0] ? slots[1] : slots[0]
+        var marker = base
+        marker.candidatePort = candidate
+        marker.livePort = livePort
         let ports = ["RELEASE_PORT": String(candidate), "PREVIOUS_PORT": livePort.map(String.init) ?? ""]
-        func stopCandidate() {
-            hooks.runLogged(
-                .stop, sha: sha, previous: previous,
-                extra: ports.merging(
-                    ["STOP_PORT": String(candidate), "STOP_SHA": sha, "STOP_DIR": layout.release(sha)]) { $1 })
-        }
-        func fail(_ stage: String, _ reason: String) -> StageFailure {
-            stopCandidate()
-            markFailed(sha, stage: stage, reason: reason)
-            return StageFailure(stage: stage, reason: reason)
-        }
 
-        if let outcome = try hooks.run(.start, sha: sha, previous: previous, extra: ports), !outcome.succeeded {
-            throw fail("start", "the start hook \(outcome.text) on port \(candidate)")
-        }
-        if let check = try HealthCheck.from(operation.settings, port: candidate) {
-            let checkStart = ContinuousClock.now
-            if let failure = check.wait() {
-                operation.output.stage("health", ContinuousClock.now - checkStart, "FAILED: \(failure)")
-                throw fail("health", "the candidate on port \(candidate) is unhealthy: \(failure)")
+        if let outcome = try hooks.run(.start, sha: sha, previous: marker.previous, extra: ports), !outcome.succeeded
+        {
+            stopCandidate(marker)
+            if outcome == .cancelled {
+                // A shutdown is nobody's fault: the release stays ready, deployable later.
+                throw AgentError.failed(
+                    "the deploy of \(sha.prefix(12)) was cancelled by shutdown while its candidate started; current is unchanged"
+                )
             }
-            operation.output.stage("health", ContinuousClock.now - checkStart, "\(check.target) healthy")
+            throw fail(marker, "start", "the start hook \(outcome.text) on port \(candidate)")
         }
+        if let failure = checkLive(port: candidate) {
+            throw fail(marker, "health", "the candidate on port \(candidate) is unhealthy: \(failure)")
+        }
+        try marker.write(layout)
         try layout.swapCurrent(to: sha)
         try SlotState(port: candidate, sha: sha).write(layout)
-        if let outcome = try hooks.run(.activate, sha: sha, previous: previous, extra: ports), !outcome.succeeded {
-            if let previous, let live, FileSystem.isDirectory(layout.release(previous)) {
-                try layout.swapCurrent(to: previous)
-                try live.write(layout)
-                _ = try? hooks.run(
-                    .activate, sha: previous, previous: sha,
-                    extra: ["RELEASE_PORT": String(live.port), "PREVIOUS_PORT": String(candidate)])
-            } else {
-                unlink(layout.current)
-                unlink(SlotState.path(layout))
-            }
-            throw fail("activate", "the activate hook \(outcome.text)")
+        if let outcome = try hooks.run(
+            .activate, sha: sha, previous: marker.previous, extra: ports, cancellable: false), !outcome.succeeded
+        {
+            try revertBlueGreen(marker, stage: "activate", reason: "the activate hook \(outcome.text)")
         }
-        try operation.recordActivation(of: sha, previous: previous)
-        if let livePort, livePort != candidate {
-            hooks.runLogged(
-                .stop, sha: sha, previous: previous,
-                extra: ports.merging([
-                    "STOP_PORT": String(livePort), "STOP_SHA": previous ?? live?.sha ?? "",
-                    "STOP_DIR": (previous ?? live?.sha).map { layout.release($0) } ?? "",
-                ]) { $1 })
-        }
+        try finish(marker)
+        stopOldSlot(marker)
     }
 
-    private func markFailed(_ sha: String, stage: String, reason: String) {
+    /// After a successful switch: stop the slot that was live before.
+    func stopOldSlot(_ marker: ActivationMarker) {
+        guard let livePort = marker.livePort, let candidate = marker.candidatePort, livePort != candidate else {
+            return
+        }
+        let old = marker.previous
+        hooks.runLogged(
+            .stop, sha: marker.sha, previous: old,
+            extra: [
+                "RELEASE_PORT": String(candidate), "PREVIOUS_PORT": String(livePort), "STOP_PORT": String(livePort),
+                "STOP_SHA": old ?? "", "STOP_DIR": old.map { layout.release($0) } ?? "",
+            ], cancellable: false)
+    }
+
+    func stopCandidate(_ marker: ActivationMarker) {
+        guard let candidate = marker.candidatePort else { return }
+        hooks.runLogged(
+            .stop, sha: marker.sha, previous: marker.previous,
+            extra: [
+                "RELEASE_PORT": String(candidate), "PREVIOUS_PORT": marker.livePort.map(String.init) ?? "",
+                "STOP_PORT": String(candidate), "STOP_SHA": marker.sha, "STOP_DIR": layout.release(marker.sha),
+            ], cancellable: false)
+    }
+
+    /// Back to the slot and release that were live, the candidate stopped, then fail.
+    func revertBlueGreen(_ marker: ActivationMarker, stage: String, reason: String) throws -> Never {
+        var marker = marker
+        marker.phase = .reverting
+        try? marker.write(layout)
+        if let previous = marker.previous, let livePort = marker.livePort,
+            FileSystem.isDirectory(layout.release(previous))
+        {
+            if layout.currentSHA() != previous { try layout.swapCurrent(to: previous) }
+            restoreRecord(previous)
+            try SlotState(port: livePort, sha: previous).write(layout)
+            _ = try? hooks.run(
+                .activate, sha: previous, previous: marker.sha,
+                extra: ["RELEASE_PORT": String(livePort), "PREVIOUS_PORT": marker.candidatePort.map(String.init) ?? ""],
+                cancellable: false)
+        } else {
+            unlink(layout.current)
+            unlink(SlotState.path(layout))
+            FileSystem.syncDirectory(layout.root)
+        }
+        throw fail(marker, stage, reason)
+    }
+
+    private func fail(_ marker: ActivationMarker, _ stage: String, _ reason: String) -> StageFailure {
+        stopCandidate(marker)
+        markFailed(marker.sha, stage: stage, reason: reason)
+        ActivationMarker.remove(layout)
+        return StageFailure(stage: stage, reason: reason)
+    }
+
+    /// The release swapped back in is live again (it was retired when a forced redeploy of
+    /// the newer one had gone live before).
+    private func restoreRecord(_ sha: String) {
+        if operation.records.read(sha)?.state == .retired { _ = try? operation.records.move(sha, to: .active) }
+    }
+
+    func markFailed(_ sha: String, stage: String, reason: String) {
         _ = try? operation.records.move(sha, to: .failed) { record in
             record.failure = "\(stage): \(reason)"
             record.quarantine = "\(stage) failed"

@@ -27,7 +27,15 @@ public struct Operation {
         }
         defer { withExtendedLifetime(lock) {} }
         Recovery(operation: self).run()
+        ActivationRecovery(operation: self).run()
         return try body()
+    }
+
+    /// Blue-green never guesses the live slot: an error naming the file when it is unknown.
+    /// Checked before anything is fetched or built.
+    package func checkLiveSlot() throws {
+        guard settings.strategy == .blueGreen else { return }
+        _ = try SlotState.live(layout, slots: settings.slots)
     }
 
     /// Complete releases with their directory on disk, by sha.
@@ -75,22 +83,37 @@ public struct Operation {
     /// Removes releases beyond `keep` by the store's rules; returns the removed shas.
     package func prune(keep: Int) throws -> [String] {
         let current = layout.currentSHA()
-        let previous = Policies.previous(activations: History.activations(history.read()), current: current)
+        let activations = history.recentActivations()
+        let previous = Policies.previous(activations: activations, current: current)
         let onDisk = Set(records.directories())
         let candidates = records.all().filter { onDisk.contains($0.sha) }
+        // The release a no-argument rollback would pick now stays too, so rollback stays instant.
+        let eligible = Set(candidates.filter { $0.state.isComplete && $0.quarantine == nil }.map(\.sha))
+        let rollbackTarget = Policies.rollbackTarget(activations: activations, current: current, eligible: eligible)
         let victims = Policies.pruneVictims(
-            records: candidates, current: current, previous: previous, pins: settings.pin, keep: keep)
+            records: candidates, current: current, previous: previous, pins: settings.pin, keep: keep,
+            alsoKeep: Set([rollbackTarget].compactMap { $0 }))
+        // A quarantine is a fact about the commit: it outlives the release dir and record.
+        let byID = Dictionary(candidates.map { ($0.sha, $0) }) { first, _ in first }
+        try QuarantineBook(layout: layout).remember(victims.map { ($0, byID[$0]?.quarantine) })
         var trashed: [String] = []
         for sha in victims {
-            // Out of releases/ at once (rename is atomic), deleted in the background.
-            let trash = "\(layout.trash)/\(sha).\(getpid())"
-            if rename(layout.release(sha), trash) == 0 {
-                trashed.append(trash)
-            } else {
-                try FileSystem.removeTree(layout.release(sha))
-            }
+            // The release leaves the eligible set before any of its files is touched: without
+            // its record it is an incomplete dir, which the next recovery removes whatever
+            // happens below. Then it leaves releases/ at once (rename is atomic) and is deleted
+            // in the background. Moving a directory to another parent needs write permission
+            // on it, which a build may have taken away (`chmod -R a-w .`).
             unlink(layout.record(sha))
             unlink(layout.log(sha))
+            FileSystem.syncDirectory(layout.records)
+            let release = layout.release(sha)
+            if FileSystem.isDirectory(release) { chmod(release, 0o755) }
+            let trash = "\(layout.trash)/\(sha).\(getpid())"
+            if rename(release, trash) == 0 {
+                trashed.append(trash)
+            } else {
+                try FileSystem.removeTree(release)
+            }
         }
         if !victims.isEmpty { FileSystem.syncDirectory(layout.releases) }
         FileSystem.removeInBackground(trashed)

@@ -23,8 +23,11 @@ public struct PollCheck {
     /// Live, quarantined (a failed build, or what a rollback left: `--force` deploys it
     /// anyway), or new.
     public func verdict(head: CommitID, force: Bool) -> Verdict {
-        if head.hex == operation.layout.currentSHA() { return .live }
-        if !force, let reason = operation.records.read(head.hex)?.quarantine { return .quarantined(reason: reason) }
+        // An activation a dead agent left unfinished: take the lock, so recovery checks it.
+        if ActivationMarker.exists(operation.layout) { return .new }
+        let layout = operation.layout
+        if head.hex == layout.currentSHA() && FileSystem.isDirectory(layout.release(head.hex)) { return .live }
+        if !force, let reason = operation.records.quarantine(head.hex) { return .quarantined(reason: reason) }
         return .new
     }
 }

@@ -10,6 +10,7 @@ public struct Rollback {
     public func run(target: String?) throws -> String {
         try operation.locked {
             let started = ContinuousClock.now
+            try operation.checkLiveSlot()
             let current = operation.layout.currentSHA()
             let complete = operation.completeOnDisk()
             let sha: String
@@ -17,7 +18,7 @@ public struct Rollback {
                 sha = try resolve(target, among: complete)
             } else {
                 let eligible = Set(complete.values.filter { $0.quarantine == nil }.map(\.sha))
-                let activations = History.activations(operation.history.read())
+                let activations = operation.history.recentActivations()
                 guard
                     let found = Policies.rollbackTarget(activations: activations, current: current, eligible: eligible)
                 else {
@@ -31,7 +32,7 @@ public struct Rollback {
                 return sha
             }
             do {
-                try Activation(operation: operation).run(sha: sha, previous: current)
+                try Activation(operation: operation, kind: .rollback).run(sha: sha, previous: current)
             } catch let failure as StageFailure {
                 throw operation.recordFailure(
                     failure, kind: .rollback, sha: sha, previous: current, trigger: "cli",

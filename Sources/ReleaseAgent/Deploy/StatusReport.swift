@@ -18,6 +18,9 @@ public struct StatusReport: Codable, Sendable {
     public var current: String?
     public var currentProblem: String?
     public var releases: [Release]
+    /// Quarantined commits with no release dir (pruned, or a checkout that was removed):
+    /// poll and webhooks skip them all the same, so they are listed too.
+    public var quarantinedElsewhere: [QuarantineBook.Entry]
     public var lastResult: HistoryEvent?
 
     public init(layout: Layout) {
@@ -39,7 +42,14 @@ public struct StatusReport: Codable, Sendable {
                     subject: record.commit?.subject, author: record.commit?.author, createdAt: record.createdAt,
                     quarantine: record.quarantine, failure: record.failure, log: record.log)
             }
-        lastResult = History(path: layout.history).read().last
+        let all = records.all()
+        var elsewhere = all.filter { !dirs.contains($0.sha) }.compactMap { record in
+            record.quarantine.map { QuarantineBook.Entry(sha: record.sha, reason: $0, time: record.createdAt) }
+        }
+        let recorded = Set(all.map(\.sha))
+        elsewhere += QuarantineBook(layout: layout).entries().filter { !recorded.contains($0.sha) }
+        quarantinedElsewhere = elsewhere.sorted { $0.time > $1.time }
+        lastResult = History(path: layout.history).tail(1).last
     }
 
     public var text: String {
@@ -47,7 +57,7 @@ public struct StatusReport: Codable, Sendable {
         lines.append("root:    \(root)")
         if let current {
             let subject = releases.first { $0.sha == current }?.subject ?? ""
-            lines.append("current: \(current)  \(subject)")
+            lines.append("current: \(current)  \(subject.terminalSafe)")
         } else {
             lines.append("current: none (nothing deployed yet)")
         }
@@ -55,15 +65,22 @@ public struct StatusReport: Codable, Sendable {
         if let last = lastResult {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
             let what = "\(last.event.rawValue) \(last.result.rawValue) \(last.sha.map { String($0.prefix(12)) } ?? "")"
-            lines.append("last:    \(what) at \(when)\(last.reason.map { ": \($0)" } ?? "")")
+            lines.append("last:    \(what) at \(when)\(last.reason.map { ": \($0.terminalSafe)" } ?? "")")
         }
         lines.append("releases (\(releases.count)):")
         for release in releases {
             let marker = release.current ? "*" : " "
             var line =
-                "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.fitted(to: 8))  \(release.subject ?? "")"
-            if let quarantine = release.quarantine { line += "  [quarantined: \(quarantine)]" }
+                "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.fitted(to: 8))  \((release.subject ?? "").terminalSafe)"
+            if let quarantine = release.quarantine { line += "  [quarantined: \(quarantine.terminalSafe)]" }
             lines.append(line)
+        }
+        if !quarantinedElsewhere.isEmpty {
+            lines.append("quarantined, not on disk (\(quarantinedElsewhere.count)):")
+            for entry in quarantinedElsewhere.prefix(20) {
+                lines.append("  \(entry.sha.prefix(12))  [quarantined: \(entry.reason.terminalSafe)]")
+            }
+            if quarantinedElsewhere.count > 20 { lines.append("  ... and \(quarantinedElsewhere.count - 20) more") }
         }
         return lines.joined(separator: "\n")
     }
@@ -75,11 +92,11 @@ extension HistoryEvent {
         var line =
             "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 6)) \(sha.map { String($0.prefix(12)) } ?? "-")"
         if let previous { line += " (from \(previous.prefix(12)))" }
-        if let subject { line += "  \(subject)" }
+        if let subject { line += "  \(subject.terminalSafe)" }
         if let seconds { line += "  " + Duration.twoDecimals(seconds) + "s" }
         if nonFastForward == true { line += "  non-fast-forward" }
         if let removed { line += "  removed \(removed.count)" }
-        if let reason { line += "  \(reason)" }
+        if let reason { line += "  \(reason.terminalSafe)" }
         return line
     }
 }

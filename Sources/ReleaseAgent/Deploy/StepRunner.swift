@@ -11,11 +11,12 @@ package struct StepRunner {
         self.sha = sha
     }
 
-    /// The SPEC's environment for builds and hooks, over the agent's own.
+    /// The SPEC's environment for builds and hooks, over the agent's own less every
+    /// `RELEASE_AGENT_*` variable: settings and tokens (metrics, health) stay with the agent.
     package static func environment(
         event: String, sha: String, layout: Layout, branch: String, previous: String?, extra: [String: String] = [:]
     ) -> [String: String] {
-        var env = ProcessInfo.processInfo.environment
+        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
         env["RELEASE_AGENT_EVENT"] = event
         env["RELEASE_SHA"] = sha
         env["RELEASE_DIR"] = layout.release(sha)
@@ -27,16 +28,17 @@ package struct StepRunner {
         return env
     }
 
-    package func run(stage: String, command: String, timeout: Duration, environment: [String: String]) throws
-        -> ProcessOutcome
-    {
+    package func run(
+        stage: String, command: String, timeout: Duration, environment: [String: String], cancellable: Bool = true
+    ) throws -> ProcessOutcome {
         let logPath = operation.layout.log(sha)
         appendLog(logPath, "== \(stage) \(ISO8601DateFormatter().string(from: Date())): \(command)\n")
         var prefixer = LinePrefixer(prefix: "\(stage)| ", output: operation.output)
         // A checkout that failed is removed at once; `on-failure` then runs in the deploy root.
         let release = operation.layout.release(sha)
         let directory = FileSystem.isDirectory(release) ? release : operation.layout.root
-        let runner = ProcessRunner(command: command, directory: directory, environment: environment, timeout: timeout)
+        var runner = ProcessRunner(command: command, directory: directory, environment: environment, timeout: timeout)
+        runner.cancellable = cancellable
         let records = operation.records
         let outcome = try runner.run(
             logPath: logPath,
@@ -72,19 +74,24 @@ struct LinePrefixer {
         self.output = output
     }
 
+    /// Complete lines go out in one write per chunk, with control characters escaped (a
+    /// build's output comes from the repository).
     mutating func feed(_ data: Data) {
         pending.append(data)
-        while let newline = pending.firstIndex(of: 0x0A) {
-            let line = pending[pending.startIndex..<newline]
-            output.line(prefix + String(decoding: line, as: UTF8.self))
-            pending.removeSubrange(pending.startIndex...newline)
+        var lines: [String] = []
+        var start = pending.startIndex
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            lines.append(prefix + String(decoding: pending[start..<newline], as: UTF8.self).terminalSafe)
+            start = newline + 1
         }
+        pending.removeSubrange(pending.startIndex..<start)
+        output.lines(lines)
         if pending.count > 8192 { flush() }
     }
 
     mutating func flush() {
         guard !pending.isEmpty else { return }
-        output.line(prefix + String(decoding: pending, as: UTF8.self))
+        output.line(prefix + String(decoding: pending, as: UTF8.self).terminalSafe)
         pending.removeAll()
     }
 }

@@ -18,21 +18,29 @@ public struct HealthCheck: Sendable {
         port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
     }
 
+    /// `host:port` or `host:{port}` (blue-green), split; nil when malformed. The one parser of
+    /// health-tcp: `Settings` refuses a value it cannot split, so a later stage never can.
+    static func splitTCP(_ text: String) -> (host: String, port: String)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let port = String(text[text.index(after: colon)...])
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains("{port}") else { return nil }
+        if port == "{port}" { return (host, port) }
+        guard port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber), let number = Int(port), (1...65535).contains(number)
+        else { return nil }
+        return (host, port)
+    }
+
     /// The check the settings describe, with `{port}` filled in; nil when none is configured.
-    public static func from(_ settings: Settings, port: Int?) throws -> HealthCheck? {
-        func fill(_ text: String) -> String { filling(text, port: port) }
+    /// Settings were checked when read, so nothing here can fail.
+    static func from(_ settings: Settings, port: Int?) -> HealthCheck? {
         let probe: Probe
         if let url = settings.healthURL {
-            probe = .http(url: fill(url), expect: settings.healthExpect)
-        } else if let tcp = settings.healthTCP {
-            let text = fill(tcp)
-            guard let colon = text.lastIndex(of: ":"), let number = Int(text[text.index(after: colon)...]),
-                (1...65535).contains(number)
-            else {
-                throw AgentError.usage("health-tcp '\(tcp)' is not host:port; write it like 127.0.0.1:8080")
-            }
-            let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            probe = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: number)
+            probe = .http(url: filling(url, port: port), expect: settings.healthExpect)
+        } else if let tcp = settings.healthTCP, let split = splitTCP(tcp) {
+            let number = split.port == "{port}" ? (port ?? 0) : (Int(split.port) ?? 0)
+            probe = .tcp(host: split.host, port: number)
         } else {
             return nil
         }
@@ -67,11 +75,13 @@ public struct HealthCheck: Sendable {
                 streak += 1
                 if streak >= successes { return nil }
             }
-            if ContinuousClock.now + interval > deadline {
-                return
-                    "\(target) not healthy after \(attempts) attempts in \((ContinuousClock.now - start).short): \(last)"
+            // Attempts go on until the timeout itself: the last one comes at the deadline, not
+            // an interval before it (an app up at 7 s of a 10 s timeout with 5 s pauses passes).
+            let now = ContinuousClock.now
+            if now >= deadline {
+                return "\(target) not healthy after \(attempts) attempts in \((now - start).short): \(last)"
             }
-            Thread.sleep(forTimeInterval: interval.seconds)
+            Thread.sleep(forTimeInterval: min(interval, deadline - now).seconds)
         }
     }
 

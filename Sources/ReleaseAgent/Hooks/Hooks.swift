@@ -27,11 +27,12 @@ package struct Hooks {
     }
 
     /// Runs `event` in `releases/<sha>` with the SPEC's environment plus `extra`.
-    /// Nil when the hook does not exist; otherwise how it ended.
+    /// Nil when the hook does not exist; otherwise how it ended. Activation hooks (after the
+    /// swap) pass `cancellable: false`: a shutdown lets them finish, their timeout still holds.
     @discardableResult
-    package func run(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) throws
-        -> ProcessOutcome?
-    {
+    package func run(
+        _ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:], cancellable: Bool = true
+    ) throws -> ProcessOutcome? {
         guard let path = path(for: event) else { return nil }
         let start = ContinuousClock.now
         let env = StepRunner.environment(
@@ -39,16 +40,19 @@ package struct Hooks {
             previous: previous, extra: extra)
         let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
         let outcome = try StepRunner(operation: operation, sha: sha).run(
-            stage: event.rawValue, command: "exec \(quoted)", timeout: operation.settings.hookTimeout, environment: env)
+            stage: event.rawValue, command: "exec \(quoted)", timeout: operation.settings.hookTimeout, environment: env,
+            cancellable: cancellable)
         let detail = outcome.succeeded ? "ok" : "hook \(path) \(outcome.text)"
         operation.output.stage(event.rawValue, ContinuousClock.now - start, detail)
         return outcome
     }
 
     /// Runs a hook whose failure is only logged (stop, post-deploy, on-failure).
-    package func runLogged(_ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:]) {
+    package func runLogged(
+        _ event: HookEvent, sha: String, previous: String?, extra: [String: String] = [:], cancellable: Bool = true
+    ) {
         do {
-            try run(event, sha: sha, previous: previous, extra: extra)
+            try run(event, sha: sha, previous: previous, extra: extra, cancellable: cancellable)
         } catch {
             operation.output.line("\(event.rawValue) could not run: \(error)")
         }

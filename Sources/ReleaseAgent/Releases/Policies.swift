@@ -14,13 +14,16 @@ public enum Policies {
 
     /// Which release directories prune removes.
     /// - Complete releases (ready, active, retired): the newest `keep` stay, whatever else is kept.
-    /// - Current, the one before it, and pinned ones (full sha or prefix) always stay.
+    /// - Current, the one before it, `alsoKeep` (the default rollback target) and pinned ones
+    ///   (full sha or prefix) always stay.
     /// - Failed releases do not count toward `keep`; the newest failed one stays for its log.
     public static func pruneVictims(
-        records: [ReleaseRecord], current: String?, previous: String?, pins: [String], keep: Int
+        records: [ReleaseRecord], current: String?, previous: String?, pins: [String], keep: Int,
+        alsoKeep: Set<String> = []
     ) -> [String] {
         func protected(_ sha: String) -> Bool {
-            sha == current || sha == previous || pins.contains { !$0.isEmpty && sha.hasPrefix($0.lowercased()) }
+            sha == current || sha == previous || alsoKeep.contains(sha)
+                || pins.contains { !$0.isEmpty && sha.hasPrefix($0.lowercased()) }
         }
         let newestFirst = records.sorted { ($0.createdAt, $0.sha) > ($1.createdAt, $1.sha) }
         var victims: [String] = []

@@ -2,16 +2,25 @@ import Foundation
 
 /// Durations as the SPEC writes them: `500ms`, `30s`, `10m`, `1h`; a bare number is seconds.
 public enum DurationParser {
+    /// The longest duration a setting takes (366 days): beyond it the milliseconds would
+    /// overflow long before, and no timeout or interval means that much.
+    public static let maximumSeconds: Double = 366 * 86400
+
     public static func parse(_ text: String) -> Duration? {
         let value = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where value.hasSuffix(suffix) {
-            let number = value.dropLast(suffix.count)
-            guard let amount = Double(number), amount >= 0, amount.isFinite else { return nil }
-            return .milliseconds(Int64((amount * scale * 1000).rounded()))
+        var number = Substring(value)
+        var scale: Double = 1
+        for (suffix, factor) in units where value.hasSuffix(suffix) {
+            number = value.dropLast(suffix.count)
+            scale = factor
+            break
         }
-        guard let seconds = Double(value), seconds >= 0, seconds.isFinite else { return nil }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        // Plain decimal digits only: no "1e17", "inf", "nan" or hex floats.
+        guard !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+            let amount = Double(number), amount.isFinite, amount >= 0, amount * scale <= maximumSeconds
+        else { return nil }
+        return .milliseconds(Int64((amount * scale * 1000).rounded()))
     }
 }
 

@@ -5,6 +5,13 @@ import Foundation
 public enum FileSystem {
     package static func errnoText() -> String { String(cString: strerror(errno)) }
 
+    /// `realpath(3)` of an existing path; nil when it does not exist (yet).
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
     public static func exists(_ path: String) -> Bool {
         var st = stat()
         return lstat(path, &st) == 0
@@ -38,7 +45,7 @@ public enum FileSystem {
         let temp = "\(path).tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw AgentError.failed("cannot write \(temp): \(errnoText()); check free space and permissions")
+            throw AgentError.failed("cannot write \(temp): \(errnoText()); \(remedy(for: errno, path: path))")
         }
         let ok = data.withUnsafeBytes { buffer -> Bool in
             var offset = 0
@@ -59,6 +66,17 @@ public enum FileSystem {
         syncDirectory((path as NSString).deletingLastPathComponent)
     }
 
+    /// What to do about a failed write of `path`, by errno.
+    static func remedy(for code: Int32, path: String) -> String {
+        switch code {
+        case ENOENT, ENOTDIR:
+            return "create the directory \((path as NSString).deletingLastPathComponent) first"
+        case EACCES, EPERM, EROFS: return "check the permissions of its directory"
+        case ENOSPC, EDQUOT, EFBIG: return "check free space"
+        default: return "check free space and permissions"
+        }
+    }
+
     /// Removes `path` and everything under it without ever following a symlink:
     /// a symlink is unlinked, never entered.
     public static func removeTree(_ path: String) throws {
@@ -72,9 +90,29 @@ public enum FileSystem {
         }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
-        try removeContents(of: fd, path: path)
+        // A build may have made its own directory read-only (`chmod -R a-w .`).
+        fchmod(fd, 0o700)
+        do { try removeContents(of: fd, path: path) } catch {
+            close(fd)
+            throw error
+        }
         close(fd)
         if rmdir(path) != 0 && errno != ENOENT {
+            throw AgentError.failed("cannot remove \(path): \(errnoText())")
+        }
+    }
+
+    /// Removes the directory `name` inside the open directory `dirfd`, never following a symlink.
+    package static func removeTree(in dirfd: Int32, name: String, path: String) throws {
+        let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard child >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
+        fchmod(child, 0o700)
+        do { try removeContents(of: child, path: path) } catch {
+            close(child)
+            throw error
+        }
+        close(child)
+        if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
             throw AgentError.failed("cannot remove \(path): \(errnoText())")
         }
     }
@@ -128,7 +166,11 @@ public enum FileSystem {
     /// next operation's recovery.
     public static func removeInBackground(_ paths: [String]) {
         guard !paths.isEmpty else { return }
-        let command = "nice -n 19 rm -rf --one-file-system -- \"$@\" >/dev/null 2>&1 &"
+        // Write permission first: a build may have made its files read-only, and rm -rf as a
+        // non-root user cannot empty a read-only directory. `chmod -R` does not follow the
+        // symlinks it meets inside the tree.
+        let command =
+            "(chmod -R u+rwx -- \"$@\"; nice -n 19 rm -rf --one-file-system -- \"$@\") >/dev/null 2>&1 &"
         guard case .success(let pid) = Spawn.start(["/bin/sh", "-c", command, "release-agent-prune"] + paths) else {
             paths.forEach { try? removeTree($0) }
             return

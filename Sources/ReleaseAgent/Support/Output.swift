@@ -12,19 +12,28 @@ public final class Output: @unchecked Sendable {
         isTerminal = isatty(STDERR_FILENO) == 1 && !json
     }
 
-    public func line(_ text: String) {
-        var out = text
-        if json {
-            let object: [String: String] = [
-                "time": ISO8601DateFormatter().string(from: Date()), "level": "info", "message": text,
-            ]
-            out =
-                (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
-                .map { String(decoding: $0, as: UTF8.self) } ?? text
+    public func line(_ text: String) { lines([text]) }
+
+    /// Several lines in one write (a chunk of a child's output).
+    public func lines(_ texts: [String]) {
+        guard !texts.isEmpty else { return }
+        var out = ""
+        for text in texts {
+            if json {
+                let object: [String: String] = [
+                    "time": ISO8601DateFormatter().string(from: Date()), "level": "info", "message": text,
+                ]
+                out +=
+                    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
+                    .map { String(decoding: $0, as: UTF8.self) } ?? text
+            } else {
+                out += text
+            }
+            out += "\n"
         }
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardError.write(Data((out + "\n").utf8))
+        StandardStream.write(out, to: STDERR_FILENO)
     }
 
     /// One line per finished stage: `fetch     0.12s  detail`.
@@ -42,7 +51,7 @@ public final class Output: @unchecked Sendable {
     func raw(_ text: String) {
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardError.write(Data(text.utf8))
+        StandardStream.write(text, to: STDERR_FILENO)
     }
 }
 
@@ -76,4 +85,30 @@ public final class ProgressReporter: @unchecked Sendable {
         if drawn { output.raw("\r\u{1B}[K") }
         drawn = false
     }
+}
+
+/// Writes to stdout or stderr with write(2). `FileHandle.write` traps (SIGILL) when the
+/// reader went away (EPIPE) or the descriptor is closed; here a failed write loses that
+/// output and nothing else, so a deploy whose terminal or ssh session is gone goes on to its
+/// end (SIGPIPE is ignored by both binaries' main).
+public enum StandardStream {
+    public static func write(_ text: String, to fd: Int32) {
+        var bytes = Array(text.utf8)
+        bytes.withUnsafeMutableBytes { buffer in
+            guard let base = buffer.baseAddress else { return }
+            var offset = 0
+            while offset < buffer.count {
+                let n = Foundation.write(fd, base + offset, buffer.count - offset)
+                if n > 0 {
+                    offset += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
+
+    public static func error(_ text: String) { write(text, to: STDERR_FILENO) }
 }

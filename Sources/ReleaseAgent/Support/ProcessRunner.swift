@@ -29,6 +29,9 @@ public struct ProcessRunner {
     public var environment: [String: String]
     public var timeout: Duration
     public var killGrace: Duration = .seconds(3)
+    /// False for what must finish once begun (activation, and the revert after it): a
+    /// shutdown does not kill it; its own timeout still does.
+    public var cancellable = true
 
     public init(command: String, directory: String, environment: [String: String], timeout: Duration) {
         self.command = command
@@ -64,24 +67,59 @@ public struct ProcessRunner {
         case .failure(let error): throw AgentError.failed("cannot start /bin/sh in \(directory): \(error)")
         }
         started(pid)
-        return wait(pid: pid, readFD: readFD, output: output)
+        return wait(pid: pid, readFD: readFD, logPath: logPath, output: output)
     }
 
-    private func wait(pid: pid_t, readFD: Int32, output: (Data) -> Void) -> ProcessOutcome {
+    private func wait(pid: pid_t, readFD: Int32, logPath: String, output: (Data) -> Void) -> ProcessOutcome {
         let deadline = ContinuousClock.now + timeout
-        var buffer = [UInt8](repeating: 0, count: 65536)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var status: Int32 = 0
+        let cap = LogCap(path: logPath)
 
-        /// Reads what the log gained since the last call; true when there was something.
+        var allowance = ProcessRunner.echoPerSecond
+        var refilled = ContinuousClock.now
+        var hidden = 0
+        var lastNote = ContinuousClock.now - .seconds(10)
+
+        /// Reads at most `readBudget` bytes of what the log gained and echoes them, at most
+        /// `echoPerSecond` a second: a child that never stops printing can neither keep the
+        /// deadline and shutdown from being checked nor flood the journal. What is not echoed
+        /// stays in the log, which `LogCap` keeps bounded. True when there was something.
         @discardableResult
         func drain() -> Bool {
-            var any = false
-            while true {
+            let now = ContinuousClock.now
+            allowance = min(
+                ProcessRunner.echoPerSecond,
+                allowance + Int((now - refilled).seconds * Double(ProcessRunner.echoPerSecond)))
+            refilled = now
+            var total = 0
+            var echoed = 0
+            while total < ProcessRunner.readBudget {
                 let n = read(readFD, &buffer, buffer.count)
-                guard n > 0 else { return any }
-                output(Data(buffer[0..<n]))
-                any = true
+                guard n > 0 else { break }
+                // Echo costs far more than reading: at most `echoPerCheck` between two checks.
+                let shown = min(n, max(0, min(allowance, ProcessRunner.echoPerCheck - echoed)))
+                if shown > 0 {
+                    output(Data(buffer[0..<shown]))
+                    allowance -= shown
+                    echoed += shown
+                }
+                hidden += n - shown
+                total += n
             }
+            if total >= ProcessRunner.readBudget {
+                // Further behind than one budget: skip to the end rather than read it all.
+                let position = lseek(readFD, 0, SEEK_CUR)
+                let end = lseek(readFD, 0, SEEK_END)
+                hidden += max(0, Int(end - position))
+            }
+            if hidden > 0 && (ContinuousClock.now - lastNote > .seconds(1) || total == 0) {
+                output(Data("\n[release-agent: \(hidden) bytes of output not shown here; see \(logPath)]\n".utf8))
+                hidden = 0
+                lastNote = ContinuousClock.now
+            }
+            if cap.compactIfNeeded() { lseek(readFD, 0, SEEK_END) }
+            return total > 0
         }
 
         while true {
@@ -90,15 +128,17 @@ public struct ProcessRunner {
                 drain()
                 break
             }
-            let cancelled = Cancellation.isRequested
+            let cancelled = cancellable && Cancellation.isRequested
             if cancelled || ContinuousClock.now >= deadline {
                 ProcessRunner.killGroup(pid, grace: cancelled ? .seconds(1) : killGrace)
                 waitpid(pid, &status, 0)
                 drain()
+                cap.compactIfNeeded()
                 return cancelled ? .cancelled : .timedOut
             }
             if !drain() { usleep(20_000) }
         }
+        cap.compactIfNeeded()
         let outcome: ProcessOutcome
         if status & 0x7f == 0 {
             outcome = .exited((status >> 8) & 0xff)
@@ -111,6 +151,11 @@ public struct ProcessRunner {
         }
         return outcome
     }
+
+    /// Bytes of a child's output read per check of the deadline, and echoed per second.
+    static let readBudget = 1 << 20
+    static let echoPerSecond = 256 << 10
+    static let echoPerCheck = 16 << 10
 
     /// SIGTERM to the whole group, then SIGKILL after `grace` if anything is left.
     public static func killGroup(_ pgid: pid_t, grace: Duration) {

@@ -78,7 +78,11 @@ public actor DeployQueue {
                 lastSHA = sha
                 logger.info("deployed", metadata: ["sha": "\(sha)", "trigger": "\(source)"])
             case .success(.busy):
-                logger.info("another operation holds the lock; will retry on the next trigger")
+                // A CLI deploy, rollback or prune holds the lock: the trigger is kept and tried
+                // again once the lock frees, never dropped (a newer trigger replaces it).
+                logger.info("another operation holds the lock; retrying when it frees")
+                if pendingSource == nil { pendingSource = source }
+                try? await Task.sleep(for: Self.busyRetry)
             case .success(.quarantined(let sha, let reason)):
                 logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
             case .success(.nothingToDo):
@@ -92,6 +96,9 @@ public actor DeployQueue {
         idleWaiters.forEach { $0.resume() }
         idleWaiters.removeAll()
     }
+
+    /// How often a trigger that found the lock busy tries again.
+    static let busyRetry: Duration = .milliseconds(250)
 
     /// Stops taking triggers (shutdown).
     func close() { closed = true }

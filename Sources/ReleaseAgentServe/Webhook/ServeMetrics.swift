@@ -19,18 +19,14 @@ struct MetricsSnapshot {
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
         current = layout.currentSHA()
-        for event in History(path: layout.history).read() {
-            switch (event.event, event.result) {
-            case (.deploy, .ok):
-                deploysOK += 1
-                deploySeconds += event.seconds ?? 0
-                lastDeploySeconds = event.seconds
-            case (.deploy, .failed): deploysFailed += 1
-            case (.rollback, .ok): rollbacksOK += 1
-            case (.rollback, .failed): rollbacksFailed += 1
-            default: break
-            }
-        }
+        // Kept beside the history as events are appended: a scrape reads one small file.
+        let totals = History(path: layout.history).totals()
+        deploysOK = totals.deploysOK
+        deploysFailed = totals.deploysFailed
+        rollbacksOK = totals.rollbacksOK
+        rollbacksFailed = totals.rollbacksFailed
+        deploySeconds = totals.deploySeconds
+        lastDeploySeconds = totals.lastDeploySeconds
     }
 }
 

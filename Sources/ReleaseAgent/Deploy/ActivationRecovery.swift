@@ -1,0 +1,80 @@
+import Foundation
+
+/// Finishes an activation that a dead agent began (its `ActivationMarker` is still there),
+/// under the lock, before the next operation does anything else: a release that went live
+/// without a passed health check is checked now, and rolled back as a failed deploy if it
+/// does not pass; a revert that began is completed.
+package struct ActivationRecovery {
+    let operation: Operation
+
+    package init(operation: Operation) { self.operation = operation }
+
+    var layout: Layout { operation.layout }
+
+    package func run() {
+        guard ActivationMarker.exists(layout) else { return }
+        guard let marker = ActivationMarker.read(layout) else {
+            operation.output.line("recover  removed an unreadable \(ActivationMarker.path(layout))")
+            ActivationMarker.remove(layout)
+            return
+        }
+        let started = ContinuousClock.now
+        let activation = Activation(operation: operation, kind: marker.kind, trigger: "recovery")
+        let blueGreen = marker.candidatePort != nil
+        let short = marker.sha.prefix(12)
+        operation.output.line(
+            "recover  the \(marker.kind.rawValue) of \(short) was interrupted during activation; finishing it")
+        let live = layout.currentSHA()
+        do {
+            if live == marker.sha && marker.phase == .activating {
+                if let port = marker.candidatePort { try SlotState(port: port, sha: marker.sha).write(layout) }
+                if let failure = activation.checkLive(port: marker.candidatePort) {
+                    try revert(activation, marker, stage: "health", reason: failure)
+                }
+                try activation.finish(marker)
+                if blueGreen { activation.stopOldSlot(marker) }
+                recordSuccess(marker, started: started)
+                operation.output.line("recover  \(short) passed its health check and is live")
+            } else if live == marker.sha || marker.phase == .reverting {
+                try revert(
+                    activation, marker, stage: "activate", reason: "the agent died during activation (revert finished)")
+            } else {
+                // Killed before the swap: current never moved. A started candidate is stopped;
+                // the release stays ready, deployable by the next trigger.
+                activation.stopCandidate(marker)
+                ActivationMarker.remove(layout)
+                operation.output.line(
+                    "recover  \(short) was never swapped in; current stays on \(live.map { String($0.prefix(12)) } ?? "nothing")"
+                )
+            }
+        } catch let failure as StageFailure {
+            let error = operation.recordFailure(
+                failure, kind: marker.kind, sha: marker.sha, previous: marker.previous, trigger: "recovery",
+                subject: operation.records.read(marker.sha)?.commit?.subject, started: started)
+            operation.output.line("recover  \(error.message)")
+        } catch {
+            // The marker stays: the next operation tries again.
+            operation.output.line("recover  could not finish the activation of \(short): \(error)")
+        }
+    }
+
+    private func revert(_ activation: Activation, _ marker: ActivationMarker, stage: String, reason: String) throws
+        -> Never
+    {
+        if marker.candidatePort != nil {
+            try activation.revertBlueGreen(marker, stage: stage, reason: reason)
+        }
+        try activation.revertRestart(marker, stage: stage, reason: reason)
+    }
+
+    private func recordSuccess(_ marker: ActivationMarker, started: ContinuousClock.Instant) {
+        if marker.kind == .rollback, let previous = marker.previous, operation.records.read(previous) != nil {
+            _ = try? operation.records.move(previous, to: .retired) { $0.quarantine = "rolled back from" }
+        }
+        var event = HistoryEvent(event: marker.kind, result: .ok, sha: marker.sha, previous: marker.previous)
+        event.trigger = "recovery"
+        event.subject = operation.records.read(marker.sha)?.commit?.subject
+        event.seconds = (ContinuousClock.now - started).seconds
+        try? operation.history.append(event)
+    }
+}
