@@ -7,6 +7,8 @@ public enum RawHTTP {
         /// The status code, or nil when the server closed without an answer.
         public var status: Int?
         public var raw: String
+        /// The server closed the connection (not our read timeout).
+        public var closedByServer = false
         public var body: String {
             raw.range(of: "\r\n\r\n").map { String(raw[$0.upperBound...]) } ?? ""
         }
@@ -17,22 +19,8 @@ public enum RawHTTP {
     public static func exchange(
         port: Int, _ parts: [Data], pause: TimeInterval = 0, closeWrite: Bool = false, timeout: TimeInterval = 30
     ) throws -> Reply {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError("socket: \(errno)") }
+        let fd = try connect(port: port, timeout: timeout)
         defer { close(fd) }
-        var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard connected == 0 else { throw FixtureError("connect to 127.0.0.1:\(port) failed: \(errno)") }
         let deadline = Date().addingTimeInterval(timeout)
         for (index, part) in parts.enumerated() {
             if index > 0 && pause > 0 { Thread.sleep(forTimeInterval: pause) }
@@ -46,8 +34,10 @@ public enum RawHTTP {
         if closeWrite { shutdown(fd, Int32(SHUT_WR)) }
         var received = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var closed = false
         while Date() < deadline {
             let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { closed = true }
             if n <= 0 { break }
             received.append(contentsOf: buffer[0..<n])
         }
@@ -56,7 +46,30 @@ public enum RawHTTP {
         if raw.hasPrefix("HTTP/1."), raw.count >= 12 {
             status = Int(raw.dropFirst(9).prefix(3))
         }
-        return Reply(status: status, raw: raw)
+        return Reply(status: status, raw: raw, closedByServer: closed)
+    }
+
+    /// A connected socket to 127.0.0.1:port whose reads and writes time out after `timeout`.
+    public static func connect(port: Int, timeout: TimeInterval) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw FixtureError("socket: \(errno)") }
+        var limit = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            throw FixtureError("connect to 127.0.0.1:\(port) failed: \(errno)")
+        }
+        return fd
     }
 
     private static func send(_ fd: Int32, _ data: Data) -> Bool {

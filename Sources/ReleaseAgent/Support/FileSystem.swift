@@ -88,24 +88,15 @@ public enum FileSystem {
             }
             return
         }
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
-        // A build may have made its own directory read-only (`chmod -R a-w .`).
-        fchmod(fd, 0o700)
-        do { try removeContents(of: fd, path: path) } catch {
-            close(fd)
-            throw error
-        }
-        close(fd)
-        if rmdir(path) != 0 && errno != ENOENT {
-            throw AgentError.failed("cannot remove \(path): \(errnoText())")
-        }
+        try removeTree(in: AT_FDCWD, name: path, path: path)
     }
 
-    /// Removes the directory `name` inside the open directory `dirfd`, never following a symlink.
+    /// Removes the directory `name` inside the open directory `dirfd` (or a path, with
+    /// AT_FDCWD), never following a symlink.
     package static func removeTree(in dirfd: Int32, name: String, path: String) throws {
         let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard child >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
+        // A build may have made its own directory read-only (`chmod -R a-w .`).
         fchmod(child, 0o700)
         do { try removeContents(of: child, path: path) } catch {
             close(child)

@@ -19,7 +19,10 @@ enum HTTPService {
     ) throws -> any Service {
         let responder = router.buildResponder()
         let dates = HTTPDateHeader()
-        return try HTTPServerBuilder.http1(configuration: .init(idleTimeout: .init(idleTimeout))).buildServer(
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [HTTPEdgeInstaller()], idleTimeout: .init(idleTimeout),
+            httpDecoderConfiguration: HTTPEdgeHandler.decoderLimits)
+        return try HTTPServerBuilder.http1(configuration: configuration).buildServer(
             configuration: .init(address: .hostname(host, port: port), serverName: "release-agent"),
             eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
             logger: logger,

@@ -23,6 +23,10 @@ struct WebhookServer {
             return Response(status: answer.status, headers: answer.headers)
         }
         router.get("/metrics") { request, _ in await metricsResponse(request) }
+        router.head("/metrics") { request, _ in
+            let answer = await metricsResponse(request)
+            return Response(status: answer.status, headers: answer.headers)
+        }
         return router
     }
 
@@ -152,7 +156,7 @@ struct WebhookServer {
 
 /// The methods each path takes, and its `Allow` header.
 private let allowedMethods: [String: (Set<HTTPRequest.Method>, String)] = [
-    "/webhook": ([.post], "POST"), "/healthz": ([.get, .head], "GET, HEAD"), "/metrics": ([.get], "GET"),
+    "/webhook": ([.post], "POST"), "/healthz": ([.get, .head], "GET, HEAD"), "/metrics": ([.get, .head], "GET, HEAD"),
 ]
 
 /// Any method a path does not take gets 405 with `Allow`, whatever the method (TRACE,
@@ -163,8 +167,8 @@ struct MethodGuard<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
-        var path = request.uri.path
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        // One rule for a path whatever the method: `//webhook/` is `/webhook`, as the router sees it.
+        let path = "/" + request.uri.path.split(separator: "/").joined(separator: "/")
         if let (methods, allow) = allowedMethods[path], !methods.contains(request.method) {
             if path == "/webhook" { metrics.webhook(status: 405) }
             return WebhookServer.json(
