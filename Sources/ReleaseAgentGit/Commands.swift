@@ -23,7 +23,7 @@ public struct DeployCommand: ParsableCommand {
     public func run() throws {
         let resolved = try settings.resolve()
         let target: DeployRequest.Target = sha.map { .sha($0) } ?? ref.map { .ref($0) } ?? .branchHead
-        let operation = Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        let operation = DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha):
@@ -45,7 +45,7 @@ public struct FullPollCommand: ParsableCommand {
     public func run() throws {
         let resolved = try settings.resolve()
         let output = Output(json: resolved.logFormat == "json")
-        switch try Poll(operation: Operation(settings: resolved, output: output)).run(force: force) {
+        switch try Poll(operation: DeployContext(settings: resolved, output: output)).run(force: force) {
         case .nothingToDo, .quarantined:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.
             break

@@ -33,9 +33,9 @@ public enum DeployResult: Equatable, Sendable {
 
 /// fetch -> checkout -> build -> activate -> prune, under the lock.
 public struct Deploy {
-    let operation: ReleaseAgent.Operation
+    let operation: DeployContext
 
-    public init(operation: ReleaseAgent.Operation) { self.operation = operation }
+    public init(operation: DeployContext) { self.operation = operation }
 
     public func run(_ request: DeployRequest) throws -> DeployResult {
         let settings = operation.settings
@@ -112,9 +112,13 @@ public struct Deploy {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
                 try Activation(operation: operation, kind: .deploy, trigger: request.trigger).run(
                     sha: target.hex, previous: current)
-            } catch let failure as StageFailure {
+            } catch let error as AgentError where error.kind == .cancelled {
+                throw error
+            } catch {
+                // The one failure path: whatever the error, the record, history, on-failure and
+                // exit 1 are the same (StageFailure carries the stage; anything else is unexpected).
                 throw operation.recordFailure(
-                    failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                    StageFailure(error), kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
                     subject: info?.subject, started: started)
             }
             Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
@@ -235,7 +239,7 @@ public struct Deploy {
             // Not the commit's fault: leave no trace, so the next trigger builds it again.
             try? FileSystem.removeTree(dir)
             unlink(layout.record(id.hex))
-            throw AgentError.failed(
+            throw AgentError.cancelled(
                 "deploy of \(id.short) cancelled by shutdown (\(error.message)); current is unchanged")
         } catch let error as AgentError {
             // A half-written checkout is no use to inspect: it goes at once. A failed build

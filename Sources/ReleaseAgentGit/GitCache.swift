@@ -53,8 +53,8 @@ public final class GitCache {
             url: remoteURL, in: repository, context: RemoteContext(credentials: credentials, progress: progress))
         do {
             try remote.fetch(refspecs: refspecs)
-        } catch let error as GitError {
-            throw GitCache.explain(error, url: remoteURL)
+        } catch let error as RemoteError {
+            throw error.explain(url: remoteURL)
         }
     }
 
@@ -68,8 +68,8 @@ public final class GitCache {
         let remote = try Remote.open(url: url, in: nil, context: RemoteContext(credentials: credentials, progress: nil))
         do {
             return try remote.listReferences()["refs/heads/\(branch)"]
-        } catch let error as GitError {
-            throw explain(error, url: url)
+        } catch let error as RemoteError {
+            throw error.explain(url: url)
         }
     }
 
@@ -99,13 +99,5 @@ public final class GitCache {
             throw AgentError.environment(
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
         }
-    }
-
-    static func explain(_ error: GitError, url: String) -> AgentError {
-        if error.isAuth {
-            return .failed("authentication to \(url) failed (\(error.message)); check ssh-key or token-file")
-        }
-        return .failed(
-            "cannot fetch from \(url): \(error.message); check the repo setting and that the remote is reachable")
     }
 }

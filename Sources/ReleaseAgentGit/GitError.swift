@@ -5,6 +5,8 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String
     public let operation: String
+    /// libgit2's error class (`GIT_ERROR_NET`, `GIT_ERROR_SSH`, ...), read with the message.
+    public var klass: Int32 = 0
 
     public var description: String { "\(operation): \(message)" }
 
@@ -12,7 +14,9 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
     @discardableResult
     static func check(_ code: Int32, _ operation: @autoclosure () -> String) throws -> Int32 {
         guard code < 0 else { return code }
-        throw GitError(code: code, message: lastMessage(), operation: operation())
+        var error = GitError(code: code, message: lastMessage(), operation: operation())
+        error.klass = clibgit2_last_error_class()
+        throw error
     }
 
     static func lastMessage() -> String {
@@ -22,7 +26,7 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
         return "unknown libgit2 error"
     }
 
-    var isAuth: Bool { code == GIT_EAUTH.rawValue || message.lowercased().contains("authentication") }
+    var isAuth: Bool { code == GIT_EAUTH.rawValue }
 }
 
 /// Initializes libgit2 once per process.

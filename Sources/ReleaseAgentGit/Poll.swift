@@ -4,9 +4,9 @@ import ReleaseAgent
 /// One cron-friendly cycle: a lock-free look at the remote head, and a deploy only when
 /// there is something new. Silent when there is nothing to do, so cron mails nothing.
 public struct Poll {
-    let operation: ReleaseAgent.Operation
+    let operation: DeployContext
 
-    public init(operation: ReleaseAgent.Operation) { self.operation = operation }
+    public init(operation: DeployContext) { self.operation = operation }
 
     public enum Outcome: Equatable, Sendable {
         case nothingToDo

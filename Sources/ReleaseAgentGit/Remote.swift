@@ -8,10 +8,42 @@ final class RemoteContext {
     let progress: ProgressReporter?
     var credentialAttempts = 0
     var credentialError: String?
+    /// What was offered to the remote, for the message when it is refused.
+    var offered: Offered?
+    /// Why the ssh host key was not accepted, when it was not.
+    var hostKey: HostKeyVerdict?
+    /// The remote's endpoint (the known-hosts check needs the port libgit2 does not pass).
+    var endpoint: (host: String, port: Int)?
+
+    enum Offered { case sshKey(String), token(String) }
+    enum HostKeyVerdict { case unknown, changed, unreadable, unsupported }
 
     init(credentials: GitCredentials, progress: ProgressReporter?) {
         self.credentials = credentials
         self.progress = progress
+    }
+
+    /// An ssh host key, checked against `known-hosts` with libssh2's known-hosts functions;
+    /// 0 accepts it. Any other certificate (TLS) is left to libgit2's own check.
+    func checkHostKey(_ cert: UnsafeMutablePointer<git_cert>, host: String) -> Int32 {
+        guard cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 else { return GIT_PASSTHROUGH.rawValue }
+        let hostkey = UnsafeMutableRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self)
+        guard hostkey.pointee.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let key = hostkey.pointee.hostkey else {
+            hostKey = .unsupported
+            return GIT_ECERTIFICATE.rawValue
+        }
+        let port = endpoint?.port ?? 22
+        let result = clibgit2_known_host(
+            credentials.knownHosts, host, Int32(port), key, hostkey.pointee.hostkey_len,
+            Int32(hostkey.pointee.raw_type.rawValue))
+        switch result {
+        case 0: return 0
+        case 1: hostKey = .changed
+        case 2: hostKey = .unknown
+        case 3: hostKey = .unreadable
+        default: hostKey = .unsupported
+        }
+        return GIT_ECERTIFICATE.rawValue
     }
 
     /// Builds a credential for libgit2; each kind is offered once so a refused key ends the fetch.
@@ -22,6 +54,7 @@ final class RemoteContext {
         if credentialAttempts > 1 { return GIT_EAUTH.rawValue }
         if allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0, let key = credentials.sshKey {
             let publicKey = FileManager.default.fileExists(atPath: key + ".pub") ? key + ".pub" : nil
+            offered = .sshKey(key)
             return git_credential_ssh_key_new(out, username ?? "git", publicKey, key, nil)
         }
         if allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0, let file = credentials.tokenFile {
@@ -32,6 +65,7 @@ final class RemoteContext {
                 credentialError = "cannot read a token from \(file)"
                 return GIT_EUSER.rawValue
             }
+            offered = .token(file)
             return git_credential_userpass_plaintext_new(out, username ?? "x-access-token", token)
         }
         credentialError = "the remote asks for credentials; set ssh-key (ssh) or token-file (https)"
@@ -64,6 +98,7 @@ final class Remote {
             try GitError.check(git_remote_create_detached(&handle, target), "open remote \(url)")
         }
         guard let handle else { throw GitError(code: -1, message: "no handle", operation: "open remote \(url)") }
+        context.endpoint = RemoteURL.endpoint(target)
         return Remote(pointer: handle, url: url, context: context)
     }
 
@@ -75,6 +110,11 @@ final class Remote {
             guard let payload else { return GIT_EUSER.rawValue }
             let context = Unmanaged<RemoteContext>.fromOpaque(payload).takeUnretainedValue()
             return context.acquire(out, username: username.map { String(cString: $0) }, allowed: allowed)
+        }
+        callbacks.certificate_check = { cert, _, host, payload in
+            guard let cert, let payload else { return GIT_PASSTHROUGH.rawValue }
+            let context = Unmanaged<RemoteContext>.fromOpaque(payload).takeUnretainedValue()
+            return context.checkHostKey(cert, host: host.map { String(cString: $0) } ?? "")
         }
         if context.progress != nil {
             callbacks.transfer_progress = { stats, payload in
@@ -123,11 +163,9 @@ final class Remote {
 
     private func check(_ code: Int32, _ operation: String) throws {
         guard code < 0 else { return }
-        let message = GitError.lastMessage()
-        if let reason = context.credentialError {
-            throw GitError(code: GIT_EAUTH.rawValue, message: reason, operation: operation)
-        }
-        throw GitError(code: code, message: message, operation: operation)
+        var error = GitError(code: code, message: GitError.lastMessage(), operation: operation)
+        error.klass = clibgit2_last_error_class()
+        throw RemoteError(error: error, context: context)
     }
 }
 

@@ -18,7 +18,7 @@ public struct ServeCommand: AsyncParsableCommand {
         let resolved = try settings.resolve()
         _ = try RemoteURL.normalize(try resolved.requireRepo())
         let secret = try Self.readSecret(resolved)
-        let (host, port) = try Self.parseListen(resolved.listen)
+        let listen = resolved.listen
         try resolved.layout.create()
 
         let logger = Self.makeLogger(json: resolved.logFormat == "json")
@@ -42,9 +42,9 @@ public struct ServeCommand: AsyncParsableCommand {
         defer { hangup.cancel() }
 
         let http = try HTTPService.make(
-            router: server.router(), host: host, port: port, idleTimeout: WebhookServer.idleTimeout, logger: logger
+            router: server.router(), host: listen.host, port: listen.port(slot: nil), idleTimeout: WebhookServer.idleTimeout, logger: logger
         ) { channel in
-            let address = channel.localAddress.map { "\($0)" } ?? resolved.listen
+            let address = channel.localAddress.map { "\($0)" } ?? listen.description
             if let pidFile = resolved.pidFile {
                 do {
                     try FileSystem.writeAtomically(Data("\(getpid())\n".utf8), to: pidFile)
@@ -67,7 +67,7 @@ public struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as IOError {
-            throw Self.explainBind(error, listen: resolved.listen) ?? error
+            throw Self.explainBind(error, listen: listen.description) ?? error
         }
         output.line("serve    stopped")
     }
@@ -102,18 +102,6 @@ public struct ServeCommand: AsyncParsableCommand {
             throw AgentError.usage("the webhook secret file \(file) is empty; put the secret in it")
         }
         return Array(secret.utf8)
-    }
-
-    /// `127.0.0.1:9000`, `[::1]:9000`, `:9000` (loopback).
-    static func parseListen(_ listen: String) throws -> (String, Int) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else {
-            throw AgentError.usage("listen '\(listen)' is not host:port; write it like 127.0.0.1:9000")
-        }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        return (host.isEmpty ? "127.0.0.1" : host, port)
     }
 
     static func makeLogger(json: Bool) -> Logger {

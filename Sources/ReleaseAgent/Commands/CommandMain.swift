@@ -23,8 +23,17 @@ public enum CommandMain {
                 print(root.fullMessage(for: error))
                 Foundation.exit(0)
             }
-            StandardStream.error(root.fullMessage(for: error) + "\n")
+            StandardStream.error(oneLine(root.fullMessage(for: error)) + "\n")
             Foundation.exit(code == .validationFailure || code.rawValue == 64 ? 2 : code.rawValue)
         }
+    }
+
+    /// ArgumentParser's usage error (error, help of the option, usage, a pointer to --help)
+    /// as the one line every failure is: its first line and the pointer.
+    static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let first = lines.first else { return message }
+        guard let see = lines.last(where: { $0.hasPrefix("See '") }) else { return first }
+        return first + "; s" + see.dropFirst()
     }
 }

@@ -90,7 +90,7 @@ struct PollCommand: ParsableCommand {
 
     static func run(_ resolved: Settings, force: Bool) throws {
         let check = PollCheck(
-            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json")))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json")))
         if let head = try check.remote().localHead, check.verdict(head: head, force: force) != .new { return }
         Handoff.exec(Array(CommandLine.arguments.dropFirst()))
     }

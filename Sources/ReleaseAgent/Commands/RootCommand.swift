@@ -64,7 +64,7 @@ package struct RollbackCommand: ParsableCommand {
 
     static func run(_ resolved: Settings, target: String?) throws {
         let sha = try Rollback(
-            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         ).run(target: target)
         print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
     }
@@ -137,7 +137,7 @@ package struct PruneCommand: ParsableCommand {
     package func run() throws {
         let resolved = try settings.resolve()
         let removed = try Prune(
-            operation: Operation(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
         ).run(keep: keep)
         print(removed.isEmpty ? "nothing to prune" : "removed \(removed.count): \(removed.joined(separator: " "))")
     }

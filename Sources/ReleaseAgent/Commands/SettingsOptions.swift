@@ -38,6 +38,7 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Refuse to check out below this free space, e.g. 500M.") var minFreeSpace: String?
     @Option(help: "text or json.") var logFormat: String?
     @Option(help: "serve: PID file.") var pidFile: String?
+    @Option(help: "OpenSSH known_hosts for ssh remotes (default ~/.ssh/known_hosts).") var knownHosts: String?
 
     var flagValues: [String: RawValue] {
         let pairs: [(String, String?)] = [
@@ -50,7 +51,7 @@ public struct SettingsOptions: ParsableArguments {
             ("wait", wait), ("allow-unsigned", allowUnsigned.map { $0 ? "true" : "false" }),
             ("shutdown-grace", shutdownGrace), ("health-token", healthToken), ("metrics-token", metricsToken),
             ("refuse-force-push", refuseForcePush.map { $0 ? "true" : "false" }), ("min-free-space", minFreeSpace),
-            ("log-format", logFormat), ("pid-file", pidFile),
+            ("log-format", logFormat), ("pid-file", pidFile), ("known-hosts", knownHosts),
         ]
         var result: [String: RawValue] = [:]
         for case let (name, value?) in pairs { result[name] = .scalar(value) }

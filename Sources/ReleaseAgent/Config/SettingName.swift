@@ -7,7 +7,7 @@ public enum SettingNames {
         "health-timeout", "health-interval", "health-expect", "health-successes", "strategy", "slots", "hooks-dir",
         "hook-timeout", "listen", "webhook-secret-file", "poll-interval", "ssh-key", "token-file", "pin", "wait",
         "allow-unsigned", "shutdown-grace", "health-token", "metrics-token", "refuse-force-push", "min-free-space",
-        "log-format", "pid-file",
+        "log-format", "pid-file", "known-hosts",
     ]
 
     /// `keep-releases` -> `RELEASE_AGENT_KEEP_RELEASES`.

@@ -20,6 +20,13 @@ struct SettingReader {
 
     func list(_ name: String) throws -> [String] { raw[name]?.value.items ?? [] }
 
+    /// A token: an empty one would let every request in by a blank bearer.
+    func token(_ name: String) throws -> String? {
+        guard let text = try string(name) else { return nil }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else { throw bad(name, text, "a non-empty token") }
+        return text
+    }
+
     func path(_ name: String) throws -> String? {
         guard let text = try string(name), let setting = raw[name] else { return nil }
         guard !text.isEmpty else { throw bad(name, text, "a path") }
@@ -30,6 +37,12 @@ struct SettingReader {
     /// A local repository path is made absolute against its source; URLs stay as given.
     func remote(_ text: String, _ name: String) throws -> String {
         guard !text.isEmpty else { throw bad(name, text, "a repository path or URL") }
+        if text.contains("://") && !text.hasPrefix("file://") {
+            let schemes = ["http://", "https://", "ssh://", "git://"]
+            guard schemes.contains(where: text.hasPrefix) else {
+                throw bad(name, text, "a path or an http(s)://, ssh:// or git:// URL")
+            }
+        }
         if text.contains("://") && !text.hasPrefix("file://") { return text }
         if RemoteURL.isSCPLike(text) { return text }
         let path = text.hasPrefix("file://") ? String(text.dropFirst(7)) : text

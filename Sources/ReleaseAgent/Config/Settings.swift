@@ -15,7 +15,7 @@ public struct Settings: Sendable {
     public var buildTimeout: Duration = .seconds(600)
     public var shared: [String] = []
     public var healthURL: String?
-    public var healthTCP: String?
+    public var healthTCP: HostPort?
     public var healthTimeout: Duration = .seconds(30)
     public var healthInterval: Duration = .milliseconds(500)
     public var healthExpect: String?
@@ -24,7 +24,7 @@ public struct Settings: Sendable {
     public var slots: [Int] = []
     public var hooksDir: String
     public var hookTimeout: Duration = .seconds(120)
-    public var listen = "127.0.0.1:9000"
+    public var listen = HostPort(host: "127.0.0.1", port: .number(9000))
     public var webhookSecretFile: String?
     public var pollInterval: Duration = .seconds(60)
     public var credentials = GitCredentials()
@@ -90,7 +90,14 @@ public struct Settings: Sendable {
                 "health-url '\(url)' (\(reader.origin("health-url"))) is not an http:// URL; the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
             )
         }
-        healthTCP = try reader.string("health-tcp")
+        if let text = try reader.string("health-tcp") {
+            guard let value = HostPort.parse(text, .healthTCP) else {
+                throw AgentError.usage(
+                    "health-tcp '\(text)' (\(reader.origin("health-tcp"))) is not host:port with a port 1-65535; write it like 127.0.0.1:8080"
+                )
+            }
+            healthTCP = value
+        }
         healthTimeout = try reader.duration("health-timeout") ?? healthTimeout
         healthInterval = try reader.duration("health-interval") ?? healthInterval
         healthExpect = try reader.string("health-expect")
@@ -104,19 +111,29 @@ public struct Settings: Sendable {
         }
         slots = try reader.list("slots").map { item in
             guard let port = Int(item), (1...65535).contains(port) else {
-                throw AgentError.usage("slot '\(item)' (\(reader.origin("slots"))) is not a port number 1-65535")
+                throw AgentError.usage("slots item '\(item)' (\(reader.origin("slots"))) is not a port number 1-65535")
             }
             return port
         }
         if strategy == .blueGreen && (slots.count != 2 || slots[0] == slots[1]) {
-            throw AgentError.usage("strategy blue-green needs two different ports in slots, e.g. --slots 5000,6000")
+            throw AgentError.usage(
+                "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000")
         }
         hooksDir = try reader.path("hooks-dir") ?? root + "/hooks"
         hookTimeout = try reader.duration("hook-timeout") ?? hookTimeout
-        listen = try reader.string("listen") ?? listen
+        if let text = try reader.string("listen") {
+            guard let value = HostPort.parse(text, .listen) else {
+                throw AgentError.usage(
+                    "listen '\(text)' (\(reader.origin("listen"))) is not host:port with a port 0-65535; write it like 127.0.0.1:9000"
+                )
+            }
+            listen = value
+        }
         webhookSecretFile = try reader.path("webhook-secret-file")
         pollInterval = try reader.duration("poll-interval") ?? pollInterval
-        credentials = GitCredentials(sshKey: try reader.path("ssh-key"), tokenFile: try reader.path("token-file"))
+        credentials = GitCredentials(
+            sshKey: try reader.path("ssh-key"), tokenFile: try reader.path("token-file"),
+            knownHosts: try reader.path("known-hosts"))
         pin = try reader.list("pin").map { $0.lowercased() }
         for item in pin where item.count < 4 || item.count > 40 || !item.allSatisfy(\.isHexDigit) {
             throw AgentError.usage(
@@ -126,13 +143,13 @@ public struct Settings: Sendable {
         wait = try reader.duration("wait")
         allowUnsigned = try reader.bool("allow-unsigned") ?? false
         shutdownGrace = try reader.duration("shutdown-grace") ?? shutdownGrace
-        healthToken = try reader.string("health-token")
-        metricsToken = try reader.string("metrics-token")
+        healthToken = try reader.token("health-token")
+        metricsToken = try reader.token("metrics-token")
         refuseForcePush = try reader.bool("refuse-force-push") ?? false
         minFreeSpace = try reader.size("min-free-space")
         logFormat = try reader.string("log-format") ?? logFormat
         guard logFormat == "text" || logFormat == "json" else {
-            throw AgentError.usage("log-format '\(logFormat)' must be text or json")
+            throw AgentError.usage("log-format '\(logFormat)' (\(reader.origin("log-format"))) must be text or json")
         }
         pidFile = try reader.path("pid-file")
         try checkHealthTargets(reader)
@@ -140,14 +157,9 @@ public struct Settings: Sendable {
 
     /// health-tcp splits into host and port; `{port}` only where blue-green fills it in.
     private func checkHealthTargets(_ reader: SettingReader) throws {
-        if let tcp = healthTCP, HealthCheck.splitTCP(tcp) == nil {
-            throw AgentError.usage(
-                "health-tcp '\(tcp)' (\(reader.origin("health-tcp"))) is not host:port with a port 1-65535; write it like 127.0.0.1:8080"
-            )
-        }
         if strategy != .blueGreen {
             for name in ["health-url", "health-tcp"] {
-                let value = name == "health-url" ? healthURL : healthTCP
+                let value = name == "health-url" ? healthURL : healthTCP?.description
                 if let value, value.contains("{port}") {
                     throw AgentError.usage(
                         "\(name) '\(value)' (\(reader.origin(name))) has {port}, which only strategy blue-green fills in; write the port, or set strategy blue-green with slots"

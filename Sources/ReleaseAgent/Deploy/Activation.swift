@@ -9,6 +9,15 @@ package struct StageFailure: Error {
         self.stage = stage
         self.reason = reason
     }
+
+    /// Any error as a failure: a StageFailure as it is, anything else as unexpected.
+    package init(_ error: Error) {
+        if let failure = error as? StageFailure {
+            self = failure
+        } else {
+            self.init(stage: "deploy", reason: "unexpected error: \((error as? AgentError)?.message ?? "\(error)")")
+        }
+    }
 }
 
 /// Makes a built release live by the configured strategy, the same path for deploy and
@@ -19,11 +28,11 @@ package struct StageFailure: Error {
 /// false`, bounded by hook-timeout and health-timeout), and an `ActivationMarker` says what
 /// is under way, so a kill at any instant is finished by the next operation.
 package struct Activation {
-    let operation: Operation
+    let operation: DeployContext
     var kind: HistoryEvent.Kind = .deploy
     var trigger = "cli"
 
-    package init(operation: Operation, kind: HistoryEvent.Kind = .deploy, trigger: String = "cli") {
+    package init(operation: DeployContext, kind: HistoryEvent.Kind = .deploy, trigger: String = "cli") {
         self.operation = operation
         self.kind = kind
         self.trigger = trigger
@@ -42,9 +51,24 @@ package struct Activation {
             marker.previous = Policies.previous(
                 activations: operation.history.recentActivations(), current: sha)
         }
-        switch operation.settings.strategy {
-        case .restart: try restart(marker)
-        case .blueGreen: try blueGreen(marker)
+        do {
+            switch operation.settings.strategy {
+            case .restart: try restart(marker)
+            case .blueGreen: try blueGreen(marker)
+            }
+        } catch let error as StageFailure {
+            throw error
+        } catch let error as AgentError where error.kind == .cancelled {
+            throw error
+        } catch {
+            // Any other error (a link or state file that cannot be written): if the swap has
+            // begun, the same revert as a failed activate; before it, the release stays as it was.
+            let reason = "unexpected error: \((error as? AgentError)?.message ?? "\(error)")"
+            guard let began = ActivationMarker.read(layout), began.sha == sha else {
+                throw StageFailure(stage: "activate", reason: reason)
+            }
+            if began.candidatePort != nil { try revertBlueGreen(began, stage: "activate", reason: reason) }
+            try revertRestart(began, stage: "activate", reason: reason)
         }
         operation.output.stage("activate", ContinuousClock.now - start, "current -> releases/\(sha)")
     }
@@ -132,7 +156,7 @@ package struct Activation {
             stopCandidate(marker)
             if outcome == .cancelled {
                 // A shutdown is nobody's fault: the release stays ready, deployable later.
-                throw AgentError.failed(
+                throw AgentError.cancelled(
                     "the deploy of \(sha.prefix(12)) was cancelled by shutdown while its candidate started; current is unchanged"
                 )
             }

@@ -5,9 +5,9 @@ import Foundation
 /// without a passed health check is checked now, and rolled back as a failed deploy if it
 /// does not pass; a revert that began is completed.
 package struct ActivationRecovery {
-    let operation: Operation
+    let operation: DeployContext
 
-    package init(operation: Operation) { self.operation = operation }
+    package init(operation: DeployContext) { self.operation = operation }
 
     var layout: Layout { operation.layout }
 

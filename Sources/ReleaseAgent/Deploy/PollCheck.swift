@@ -3,9 +3,9 @@ import Foundation
 /// What `poll` decides before any fetch: is the branch head new? Shared by the two binaries;
 /// the reading of a local remote's head needs no git library.
 public struct PollCheck {
-    let operation: Operation
+    let operation: DeployContext
 
-    public init(operation: Operation) { self.operation = operation }
+    public init(operation: DeployContext) { self.operation = operation }
 
     public enum Verdict: Equatable, Sendable {
         case live

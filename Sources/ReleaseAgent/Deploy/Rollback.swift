@@ -2,9 +2,9 @@ import Foundation
 
 /// Switches `current` back to a release already on disk: no fetch, no build.
 public struct Rollback {
-    let operation: Operation
+    let operation: DeployContext
 
-    public init(operation: Operation) { self.operation = operation }
+    public init(operation: DeployContext) { self.operation = operation }
 
     /// `target` is a sha or unique prefix; nil takes the release live before the current one.
     public func run(target: String?) throws -> String {
@@ -33,9 +33,11 @@ public struct Rollback {
             }
             do {
                 try Activation(operation: operation, kind: .rollback).run(sha: sha, previous: current)
-            } catch let failure as StageFailure {
+            } catch let error as AgentError where error.kind == .cancelled {
+                throw error
+            } catch {
                 throw operation.recordFailure(
-                    failure, kind: .rollback, sha: sha, previous: current, trigger: "cli",
+                    StageFailure(error), kind: .rollback, sha: sha, previous: current, trigger: "cli",
                     subject: complete[sha]?.commit?.subject, started: started)
             }
             if let current, operation.records.read(current) != nil {
@@ -73,9 +75,9 @@ public struct Rollback {
 
 /// `prune [--keep N]` on its own.
 public struct Prune {
-    let operation: Operation
+    let operation: DeployContext
 
-    public init(operation: Operation) { self.operation = operation }
+    public init(operation: DeployContext) { self.operation = operation }
 
     public func run(keep: Int?) throws -> [String] {
         try operation.locked {

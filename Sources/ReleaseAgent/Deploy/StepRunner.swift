@@ -3,10 +3,10 @@ import Foundation
 /// Runs a build command or hook for one release: its output goes to the release log and,
 /// prefixed with the stage, to stderr; its process group is recorded while it runs.
 package struct StepRunner {
-    let operation: Operation
+    let operation: DeployContext
     let sha: String
 
-    package init(operation: Operation, sha: String) {
+    package init(operation: DeployContext, sha: String) {
         self.operation = operation
         self.sha = sha
     }

@@ -18,29 +18,14 @@ public struct HealthCheck: Sendable {
         port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
     }
 
-    /// `host:port` or `host:{port}` (blue-green), split; nil when malformed. The one parser of
-    /// health-tcp: `Settings` refuses a value it cannot split, so a later stage never can.
-    static func splitTCP(_ text: String) -> (host: String, port: String)? {
-        guard let colon = text.lastIndex(of: ":") else { return nil }
-        let port = String(text[text.index(after: colon)...])
-        var host = String(text[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains("{port}") else { return nil }
-        if port == "{port}" { return (host, port) }
-        guard port.allSatisfy(\.isASCII), port.allSatisfy(\.isNumber), let number = Int(port), (1...65535).contains(number)
-        else { return nil }
-        return (host, port)
-    }
-
     /// The check the settings describe, with `{port}` filled in; nil when none is configured.
     /// Settings were checked when read, so nothing here can fail.
     static func from(_ settings: Settings, port: Int?) -> HealthCheck? {
         let probe: Probe
         if let url = settings.healthURL {
             probe = .http(url: filling(url, port: port), expect: settings.healthExpect)
-        } else if let tcp = settings.healthTCP, let split = splitTCP(tcp) {
-            let number = split.port == "{port}" ? (port ?? 0) : (Int(split.port) ?? 0)
-            probe = .tcp(host: split.host, port: number)
+        } else if let tcp = settings.healthTCP {
+            probe = .tcp(host: tcp.host, port: tcp.port(slot: port))
         } else {
             return nil
         }

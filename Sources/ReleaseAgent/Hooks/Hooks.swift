@@ -9,9 +9,9 @@ public enum HookEvent: String, Sendable, CaseIterable {
 
 /// Finds and runs hooks from `hooks-dir` for one release.
 package struct Hooks {
-    let operation: Operation
+    let operation: DeployContext
 
-    package init(operation: Operation) { self.operation = operation }
+    package init(operation: DeployContext) { self.operation = operation }
 
     /// The hook's path, nil when there is none. A file that is not executable is skipped
     /// with a warning that says how to fix it.

@@ -8,6 +8,8 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
         case failed
         /// Another operation holds the lock: exit 75.
         case busy
+        /// A shutdown stopped the deploy before the swap: nobody's fault, nothing recorded; exit 1.
+        case cancelled
     }
 
     public let kind: Kind
@@ -24,6 +26,7 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
 
     public static func usage(_ message: String) -> AgentError { AgentError(.usage, message) }
     public static func failed(_ message: String) -> AgentError { AgentError(.failed, message) }
+    public static func cancelled(_ message: String) -> AgentError { AgentError(.cancelled, message) }
     /// A failure of the disk or the machine: exit 1, and no quarantine of the commit.
     public static func environment(_ message: String) -> AgentError {
         AgentError(.failed, message, environmental: true)
@@ -34,6 +37,7 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
         case .usage: return 2
         case .failed: return 1
         case .busy: return 75
+        case .cancelled: return 1
         }
     }
 

@@ -68,7 +68,7 @@ public actor DeployQueue {
             let output = self.output
             let result: Result<Poll.Outcome, Error> = await Self.onThread {
                 Result {
-                    try Poll(operation: Operation(settings: settings, output: output)).run(
+                    try Poll(operation: DeployContext(settings: settings, output: output)).run(
                         force: false, trigger: source)
                 }
             }

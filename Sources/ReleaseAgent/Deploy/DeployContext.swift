@@ -1,7 +1,8 @@
 import Foundation
 
-/// What every locked operation shares: the settings, the store, and the lock.
-public struct Operation {
+/// One deploy root as a locked operation sees it: the settings, the store, the history, the
+/// output, and the lock (named so, not `Operation`, which Foundation has too).
+public struct DeployContext {
     public let settings: Settings
     public let layout: Layout
     public let records: RecordStore
@@ -124,9 +125,9 @@ public struct Operation {
 /// Repairs what a crash left, under the lock: kills a dead agent's build, removes
 /// incomplete release dirs and stale temp links.
 package struct Recovery {
-    let operation: Operation
+    let operation: DeployContext
 
-    package init(operation: Operation) { self.operation = operation }
+    package init(operation: DeployContext) { self.operation = operation }
 
     func run() {
         let layout = operation.layout

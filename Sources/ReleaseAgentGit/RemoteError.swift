@@ -1,0 +1,101 @@
+import CLibGit2
+import Foundation
+import ReleaseAgent
+
+/// A failed fetch or ls-remote with what the callbacks saw (which credential was offered,
+/// why a host key was refused), so the message can name the cause and the remedy from
+/// libgit2's class and code and our own state, never from libgit2's message text.
+struct RemoteError: Error {
+    let error: GitError
+    let offered: RemoteContext.Offered?
+    let hostKey: RemoteContext.HostKeyVerdict?
+    let credentialError: String?
+    let credentialAttempts: Int
+    let endpoint: (host: String, port: Int)?
+    let knownHosts: String
+
+    init(error: GitError, context: RemoteContext) {
+        self.error = error
+        offered = context.offered
+        hostKey = context.hostKey
+        credentialError = context.credentialError
+        credentialAttempts = context.credentialAttempts
+        endpoint = context.endpoint
+        knownHosts = context.credentials.knownHosts
+    }
+
+    /// One line: what failed and what to do.
+    func explain(url: String) -> AgentError {
+        let host = endpoint?.host ?? url
+        let port = endpoint?.port ?? 22
+        let hostPort = port == 22 ? host : "[\(host)]:\(port)"
+        let keyscan = "ssh-keyscan\(port == 22 ? "" : " -p \(port)") \(host)"
+        switch hostKey {
+        case .unknown:
+            return .failed(
+                "the ssh host key of \(hostPort) is not in \(knownHosts); check the key out of band, then add it: \(keyscan) >> \(knownHosts) (or set known-hosts to the file that has it)"
+            )
+        case .changed:
+            return .failed(
+                "the ssh host key of \(hostPort) differs from the one for it in \(knownHosts): possibly a man in the middle, so the fetch is refused; if the server's key really changed, replace the entry: ssh-keygen -R '\(hostPort)' -f \(knownHosts), then \(keyscan) >> \(knownHosts)"
+            )
+        case .unreadable:
+            return .failed(
+                "the known-hosts file \(knownHosts) cannot be read, so the ssh host key of \(hostPort) cannot be checked; create it with \(keyscan) > \(knownHosts), or set known-hosts")
+        case .unsupported:
+            return .failed(
+                "the ssh host key of \(hostPort) is of a type release-agent cannot check against \(knownHosts); use an ed25519, ecdsa or rsa host key")
+        case nil: break
+        }
+        if let credentialError { return .failed("authentication to \(url) failed: \(credentialError)") }
+        switch (offered, error.klass) {
+        case (.sshKey(let key), _) where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_SSH.rawValue):
+            return .failed(
+                "authentication to \(url) failed: the remote refused ssh-key \(key); add \(key).pub as a deploy key with read access, or set ssh-key to a key it accepts"
+            )
+        case (.token(let file), _) where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_HTTP.rawValue):
+            return .failed(
+                "authentication to \(url) failed: the remote refused the token in token-file \(file) (HTTP 401 or 403; a private repository may answer 404); check that the token is current and can read the repository"
+            )
+        default: break
+        }
+        if error.code == GIT_EAUTH.rawValue {
+            return .failed(
+                "authentication to \(url) failed: the remote asks for credentials; set ssh-key (ssh) or token-file (https)")
+        }
+        switch error.klass {
+        case Int32(GIT_ERROR_NET.rawValue):
+            return .failed(reachability(host: host, port: port, url: url))
+        case Int32(GIT_ERROR_SSL.rawValue):
+            return .failed(
+                "cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates")
+        case Int32(GIT_ERROR_HTTP.rawValue):
+            return .failed(
+                "cannot fetch from \(url): the server answered with an HTTP error (not found, or it needs a token); check the repo URL, and set token-file for a private repository")
+        case Int32(GIT_ERROR_SSH.rawValue):
+            return .failed(
+                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check the repo setting and the key's access")
+        default:
+            return .failed(
+                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check the repo setting and that the remote is reachable")
+        }
+    }
+
+    /// Tells a name that does not resolve from a port where nothing answers, by trying both.
+    private func reachability(host: String, port: Int, url: String) -> String {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        defer { if let result { freeaddrinfo(result) } }
+        guard rc == 0, let first = result else {
+            return "cannot fetch from \(url): the host name \(host) does not resolve (DNS); check the repo setting and the resolver"
+        }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0, connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0, errno == ECONNREFUSED {
+            return "cannot fetch from \(url): nothing accepts connections on \(host):\(port); check the port in the repo setting and that the server runs"
+        }
+        return "cannot fetch from \(url): the connection to \(host):\(port) failed or was cut; check the network and the repo setting"
+    }
+}
