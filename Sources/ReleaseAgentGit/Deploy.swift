@@ -79,6 +79,7 @@ public struct Deploy {
                 return .quarantined(target.hex, reason: reason)
             }
             let info = cache.info(target)
+            let signer = try verifySignature(target, cache: cache, current: current, request: request, started: started)
             var fetchPrinted = request.trigger == "cli"
             func announce() {
                 if !fetchPrinted { fetchLine() }
@@ -110,6 +111,7 @@ public struct Deploy {
             }
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
+                if let signer { try? operation.records.update(target.hex) { $0.signer = signer } }
                 try Activation(operation: operation, kind: .deploy, trigger: request.trigger).run(
                     sha: target.hex, previous: current)
             } catch let error as AgentError where error.kind == .cancelled {
@@ -126,6 +128,7 @@ public struct Deploy {
             event.trigger = request.trigger
             event.subject = info?.subject
             event.nonFastForward = nonFastForward ? true : nil
+            event.signer = signer
             event.seconds = (ContinuousClock.now - started).seconds
             try operation.history.append(event)
             Refusal.clear(operation.layout)
@@ -136,6 +139,37 @@ public struct Deploy {
                 )
             }
             return .deployed(target.hex)
+        }
+    }
+
+    /// With verify-signatures, refuses an untrusted commit before anything is checked out: it
+    /// is quarantined (a newer signed commit lifts it) and the refusal goes through the one
+    /// failure path. Returns who signed it.
+    private func verifySignature(
+        _ target: CommitID, cache: GitCache, current: String?, request: DeployRequest, started: ContinuousClock.Instant
+    ) throws -> String? {
+        let settings = operation.settings
+        guard settings.verifySignatures != .off else { return nil }
+        var ref: String?
+        if case .ref(let name) = request.target { ref = name }
+        let verdict = try cache.verifySignature(target, ref: ref, settings: settings, scratch: operation.layout.state)
+        switch verdict {
+        case .trusted(let signer):
+            operation.output.line("verify   \(target.short) signed by \(signer)")
+            if operation.records.read(target.hex) != nil { try? operation.records.update(target.hex) { $0.signer = signer } }
+            return signer
+        case .refused(let key, let why):
+            let reason = "commit \(target.short) (\(key)): \(why); nothing was checked out"
+            var record = operation.records.read(target.hex)
+                ?? ReleaseRecord(sha: target.hex, state: .failed, log: operation.layout.log(target.hex))
+            record.state = .failed
+            record.failure = "verify: \(reason)"
+            record.quarantine = key == "unsigned" ? "unsigned" : "signature refused"
+            record.commit = record.commit ?? cache.info(target)
+            try? operation.records.write(record)
+            throw operation.recordFailure(
+                StageFailure(stage: "verify", reason: reason), kind: .deploy, sha: target.hex, previous: current,
+                trigger: request.trigger, subject: cache.info(target)?.subject, started: started)
         }
     }
 

@@ -100,4 +100,25 @@ public final class GitCache {
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
         }
     }
+
+    /// The signature of `id` by `policy` (see `SignatureCheck`). With `ref` naming a signed
+    /// annotated tag, the tag's signature is the one checked.
+    func verifySignature(_ id: CommitID, ref: String?, settings: Settings, scratch: String) throws
+        -> SignatureCheck.Verdict
+    {
+        let check = SignatureCheck(
+            policy: settings.verifySignatures, allowedSigners: settings.allowedSigners, gpgKeyring: settings.gpgKeyring,
+            scratch: scratch)
+        if let ref {
+            let names = ref.hasPrefix("refs/") ? [ref] : ["refs/tags/\(ref)"]
+            for name in names where name.hasPrefix("refs/tags/") {
+                let local = "refs/release-agent/\(name.dropFirst(5))"
+                // Only the tag that named this commit (a branch of the same name wins the fetch).
+                if try repository.peeledCommit(local) == id, let tag = try repository.tagSignature(local) {
+                    return try check.verify(.init(signature: tag.signature, payload: tag.payload, time: tag.taggerTime))
+                }
+            }
+        }
+        return try check.verify(id, in: repository)
+    }
 }

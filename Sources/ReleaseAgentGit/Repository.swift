@@ -98,4 +98,55 @@ final class Repository {
         if rc == GIT_ENOTFOUND.rawValue { return }
         try GitError.check(rc, "remove \(name)")
     }
+
+    /// The signature and the signed bytes of a commit; nil when it is unsigned.
+    func commitSignature(_ id: CommitID) throws -> (signature: Data, payload: Data, committerTime: Int64)? {
+        var oid = id.oid
+        var signature = git_buf()
+        var payload = git_buf()
+        defer {
+            git_buf_dispose(&signature)
+            git_buf_dispose(&payload)
+        }
+        let rc = git_commit_extract_signature(&signature, &payload, pointer, &oid, nil)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "read the signature of \(id.short)")
+        var commit: OpaquePointer?
+        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "read commit \(id.short)")
+        defer { git_commit_free(commit) }
+        let time = git_commit_committer(commit).map { Int64($0.pointee.when.time) } ?? Int64(git_commit_time(commit))
+        func data(_ buffer: git_buf) -> Data {
+            guard let bytes = buffer.ptr else { return Data() }
+            return Data(bytes: bytes, count: buffer.size)
+        }
+        return (data(signature), data(payload), time)
+    }
+
+    /// The signature and signed bytes of the annotated tag `name` points at (git appends a tag's
+    /// signature to its message); nil for a lightweight or an unsigned tag.
+    func tagSignature(_ name: String) throws -> (signature: Data, payload: Data, taggerTime: Int64)? {
+        var oid = git_oid()
+        let rc = git_reference_name_to_id(&oid, pointer, name)
+        if rc == GIT_ENOTFOUND.rawValue { return nil }
+        try GitError.check(rc, "resolve \(name)")
+        var tag: OpaquePointer?
+        guard git_tag_lookup(&tag, pointer, &oid) == 0 else { return nil }  // not an annotated tag
+        defer { git_tag_free(tag) }
+        let time = git_tag_tagger(tag).map { Int64($0.pointee.when.time) } ?? 0
+        var odb: OpaquePointer?
+        try GitError.check(git_repository_odb(&odb, pointer), "open the object store")
+        defer { git_odb_free(odb) }
+        var object: OpaquePointer?
+        try GitError.check(git_odb_read(&object, odb, &oid), "read the tag \(name)")
+        defer { git_odb_object_free(object) }
+        guard let bytes = git_odb_object_data(object) else { return nil }
+        let raw = Data(bytes: bytes, count: git_odb_object_size(object))
+        for armor in ["\n-----BEGIN SSH SIGNATURE-----", "\n-----BEGIN PGP SIGNATURE-----"] {
+            if let range = raw.range(of: Data(armor.utf8), options: .backwards) {
+                let start = range.lowerBound + 1
+                return (Data(raw[start...]), Data(raw[..<start]), time)
+            }
+        }
+        return nil
+    }
 }

@@ -21,10 +21,6 @@ public struct RootCommand: ParsableCommand {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if Handoff.isHandedOff(arguments) { Handoff.exec(arguments) }
         do {
-            if let line = QuickLine.parse(arguments) {
-                try line.run()
-                Foundation.exit(0)
-            }
             var command = try parseQuickly(arguments) ?? parseAsRoot(arguments)
             try command.run()
             Foundation.exit(0)

@@ -39,24 +39,45 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "text or json.") var logFormat: String?
     @Option(help: "serve: PID file.") var pidFile: String?
     @Option(help: "OpenSSH known_hosts for ssh remotes (default ~/.ssh/known_hosts).") var knownHosts: String?
+    @Option(help: "off, ssh, gpg or any: deploy only commits signed by a trusted key.") var verifySignatures: String?
+    @Option(help: "verify-signatures ssh: an allowed-signers file (git's gpg.ssh.allowedSignersFile).")
+    var allowedSigners: String?
+    @Option(help: "verify-signatures gpg: a keyring of the trusted public keys.") var gpgKeyring: String?
 
+    /// The settings given as flags, by name. Each setting's name is its property's name
+    /// (`keepReleases` is `keep-releases`): read here by reflection, so it is written once.
     var flagValues: [String: RawValue] {
-        let pairs: [(String, String?)] = [
-            ("root", root), ("repo", repo), ("branch", branch), ("keep-releases", keepReleases), ("build", build),
-            ("build-timeout", buildTimeout), ("shared", shared), ("health-url", healthUrl), ("health-tcp", healthTcp),
-            ("health-timeout", healthTimeout), ("health-interval", healthInterval), ("health-expect", healthExpect),
-            ("health-successes", healthSuccesses), ("strategy", strategy), ("slots", slots), ("hooks-dir", hooksDir),
-            ("hook-timeout", hookTimeout), ("listen", listen), ("webhook-secret-file", webhookSecretFile),
-            ("poll-interval", pollInterval), ("ssh-key", sshKey), ("token-file", tokenFile), ("pin", pin),
-            ("wait", wait), ("allow-unsigned", allowUnsigned.map { $0 ? "true" : "false" }),
-            ("shutdown-grace", shutdownGrace), ("health-token", healthToken), ("metrics-token", metricsToken),
-            ("refuse-force-push", refuseForcePush.map { $0 ? "true" : "false" }), ("min-free-space", minFreeSpace),
-            ("log-format", logFormat), ("pid-file", pidFile), ("known-hosts", knownHosts),
-        ]
         var result: [String: RawValue] = [:]
-        for case let (name, value?) in pairs { result[name] = .scalar(value) }
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, let name = Self.settingName(label) else { continue }
+            if let option = child.value as? Option<String?>, let value = option.wrappedValue {
+                result[name] = .scalar(value)
+            } else if let flag = child.value as? Flag<Bool?>, let value = flag.wrappedValue {
+                result[name] = .scalar(value ? "true" : "false")
+            }
+        }
         return result
     }
+
+    /// `_keepReleases` -> `keep-releases`; nil for what is not a setting (`config`).
+    static func settingName(_ label: String) -> String? {
+        let property = label.hasPrefix("_") ? String(label.dropFirst()) : label
+        guard property != "config" else { return nil }
+        var name = ""
+        for character in property {
+            if character.isUppercase {
+                name += "-" + character.lowercased()
+            } else {
+                name.append(character)
+            }
+        }
+        return name
+    }
+
+    /// Every setting's name, from the options above.
+    static let names: Set<String> = Set(Mirror(reflecting: SettingsOptions()).children.compactMap { child in
+        child.label.flatMap(settingName)
+    })
 
     /// Flags, then environment, then the config file; checked before anything touches the disk.
     public func resolve() throws -> Settings { try Self.resolve(flags: flagValues, configFlag: config) }

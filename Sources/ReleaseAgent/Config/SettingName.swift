@@ -2,13 +2,8 @@ import Foundation
 
 /// Every setting the SPEC names; `Settings` gives each its type.
 public enum SettingNames {
-    public static let all: Set<String> = [
-        "root", "repo", "branch", "keep-releases", "build", "build-timeout", "shared", "health-url", "health-tcp",
-        "health-timeout", "health-interval", "health-expect", "health-successes", "strategy", "slots", "hooks-dir",
-        "hook-timeout", "listen", "webhook-secret-file", "poll-interval", "ssh-key", "token-file", "pin", "wait",
-        "allow-unsigned", "shutdown-grace", "health-token", "metrics-token", "refuse-force-push", "min-free-space",
-        "log-format", "pid-file", "known-hosts",
-    ]
+    /// Named once, by the options of `SettingsOptions`.
+    public static var all: Set<String> { SettingsOptions.names }
 
     /// `keep-releases` -> `RELEASE_AGENT_KEEP_RELEASES`.
     public static func environmentName(_ name: String) -> String {

@@ -1,5 +1,10 @@
 import Foundation
 
+/// `verify-signatures`: which commit signatures are trusted.
+public enum SignaturePolicy: String, Sendable {
+    case off, ssh, gpg, any
+}
+
 public enum Strategy: String, Sendable {
     case restart
     case blueGreen = "blue-green"
@@ -38,6 +43,9 @@ public struct Settings: Sendable {
     public var minFreeSpace: UInt64?
     public var logFormat = "text"
     public var pidFile: String?
+    public var verifySignatures = SignaturePolicy.off
+    public var allowedSigners: String?
+    public var gpgKeyring: String?
 
     public init(root: String) {
         self.root = root
@@ -152,7 +160,38 @@ public struct Settings: Sendable {
             throw AgentError.usage("log-format '\(logFormat)' (\(reader.origin("log-format"))) must be text or json")
         }
         pidFile = try reader.path("pid-file")
+        try readSignatureSettings(reader)
         try checkHealthTargets(reader)
+    }
+
+    /// verify-signatures with the file it needs, readable.
+    private mutating func readSignatureSettings(_ reader: SettingReader) throws {
+        if let text = try reader.string("verify-signatures") {
+            guard let policy = SignaturePolicy(rawValue: text) else {
+                throw AgentError.usage(
+                    "verify-signatures '\(text)' (\(reader.origin("verify-signatures"))) must be off, ssh, gpg or any")
+            }
+            verifySignatures = policy
+        }
+        allowedSigners = try reader.path("allowed-signers")
+        gpgKeyring = try reader.path("gpg-keyring")
+        let needs: [(String, String?, Bool)] = [
+            ("allowed-signers", allowedSigners, verifySignatures == .ssh),
+            ("gpg-keyring", gpgKeyring, verifySignatures == .gpg),
+        ]
+        for (name, path, required) in needs {
+            if required && path == nil {
+                throw AgentError.usage(
+                    "verify-signatures \(verifySignatures.rawValue) (\(reader.origin("verify-signatures"))) needs \(name); set it to the file of trusted keys")
+            }
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw AgentError.usage("\(name) \(path) (\(reader.origin(name))) cannot be read; check the path and its permissions")
+            }
+        }
+        if verifySignatures == .any && allowedSigners == nil && gpgKeyring == nil {
+            throw AgentError.usage(
+                "verify-signatures any (\(reader.origin("verify-signatures"))) needs allowed-signers or gpg-keyring")
+        }
     }
 
     /// health-tcp splits into host and port; `{port}` only where blue-green fills it in.

@@ -11,6 +11,7 @@ public struct StatusReport: Codable, Sendable {
         public var createdAt: Double
         public var quarantine: String?
         public var failure: String?
+        public var signer: String?
         public var log: String
     }
 
@@ -40,7 +41,7 @@ public struct StatusReport: Codable, Sendable {
                 Release(
                     sha: record.sha, state: record.state, current: record.sha == live,
                     subject: record.commit?.subject, author: record.commit?.author, createdAt: record.createdAt,
-                    quarantine: record.quarantine, failure: record.failure, log: record.log)
+                    quarantine: record.quarantine, failure: record.failure, signer: record.signer, log: record.log)
             }
         let all = records.all()
         var elsewhere = all.filter { !dirs.contains($0.sha) }.compactMap { record in
@@ -72,6 +73,7 @@ public struct StatusReport: Codable, Sendable {
             let marker = release.current ? "*" : " "
             var line =
                 "\(marker) \(release.sha.prefix(12))  \(release.state.rawValue.fitted(to: 8))  \((release.subject ?? "").terminalSafe)"
+            if let signer = release.signer { line += "  signed: \(signer.terminalSafe)" }
             if let quarantine = release.quarantine { line += "  [quarantined: \(quarantine.terminalSafe)]" }
             lines.append(line)
         }
@@ -96,6 +98,7 @@ extension HistoryEvent {
         if let seconds { line += "  " + Duration.twoDecimals(seconds) + "s" }
         if nonFastForward == true { line += "  non-fast-forward" }
         if let removed { line += "  removed \(removed.count)" }
+        if let signer { line += "  signed: \(signer.terminalSafe)" }
         if let reason { line += "  \(reason.terminalSafe)" }
         return line
     }

@@ -17,6 +17,7 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     public var subject: String?
     public var nonFastForward: Bool?
     public var removed: [String]?
+    public var signer: String?
 
     public init(event: Kind, result: Result, sha: String?, previous: String? = nil) {
         self.time = Date().timeIntervalSince1970

@@ -38,6 +38,8 @@ public struct ReleaseRecord: Codable, Sendable, Equatable {
     public var failure: String?
     /// Why poll and webhooks must not deploy this sha again (a failure, or a rollback away from it).
     public var quarantine: String?
+    /// Who signed the commit, when verify-signatures checked it.
+    public var signer: String?
 
     public init(sha: String, state: ReleaseState, log: String, createdAt: Double = Date().timeIntervalSince1970) {
         self.sha = sha

@@ -18,12 +18,12 @@ public enum Spawn {
     /// `newProcessGroup` makes the child the leader of its own group (to kill it whole).
     public static func start(
         _ arguments: [String], environment: [String: String]? = nil, directory: String? = nil,
-        output: Output = .devNull, newProcessGroup: Bool = false
+        output: Output = .devNull, newProcessGroup: Bool = false, input: String? = nil
     ) -> Result<pid_t, Errno> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, input ?? "/dev/null", O_RDONLY, 0)
         switch output {
         case .descriptor(let fd):
             posix_spawn_file_actions_adddup2(&actions, fd, 1)
