@@ -23,7 +23,7 @@ public struct DeployCommand: ParsableCommand {
     public func run() throws {
         let resolved = try settings.resolve()
         let target: DeployRequest.Target = sha.map { .sha($0) } ?? ref.map { .ref($0) } ?? .branchHead
-        let operation = DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+        let operation = DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json))
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha):
@@ -44,9 +44,9 @@ public struct FullPollCommand: ParsableCommand {
 
     public func run() throws {
         let resolved = try settings.resolve()
-        let output = Output(json: resolved.logFormat == "json")
+        let output = Output(json: resolved.logFormat == .json)
         switch try Poll(operation: DeployContext(settings: resolved, output: output)).run(force: force) {
-        case .nothingToDo, .quarantined:
+        case .nothingToDo, .quarantined, .paused:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.
             break
         case .busy:
@@ -54,5 +54,30 @@ public struct FullPollCommand: ParsableCommand {
         case .deployed(let sha):
             print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
         }
+    }
+}
+
+/// `verify [--json] [--added]`: drift of the live release from its commit. Exit 1 when a
+/// file differs.
+public struct VerifyCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: CommandText.verify)
+
+    @OptionGroup var settings: SettingsOptions
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "List the files the commit does not have (build output), not only count them.") var added = false
+
+    public init() {}
+
+    public func run() throws {
+        let report = try Verify(settings: settings.resolve()).run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(report.text(listAdded: added))
+        }
+        if report.drifted { throw ExitCode(1) }
     }
 }

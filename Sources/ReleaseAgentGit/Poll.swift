@@ -13,11 +13,13 @@ public struct Poll {
         case busy
         case deployed(String)
         case quarantined(String, reason: String)
+        case paused
     }
 
     public func run(force: Bool, trigger: String = "poll") throws -> Outcome {
         let settings = operation.settings
         let check = PollCheck(operation: operation)
+        if PauseState.isPaused(operation.layout) { return .paused }
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
         let (url, local) = try check.remote()
         let head: CommitID
@@ -39,6 +41,7 @@ public struct Poll {
         switch check.verdict(head: head, force: force) {
         case .live: return .nothingToDo
         case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
+        case .paused: return .paused
         case .new: break
         }
         do {

@@ -9,10 +9,8 @@ public struct FullRootCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "release-agent",
         abstract: CommandText.root,
-        subcommands: [
-            DeployCommand.self, FullPollCommand.self, ServeCommand.self, RollbackCommand.self, StatusCommand.self,
-            HistoryCommand.self, PruneCommand.self,
-        ]
+        subcommands: [DeployCommand.self, FullPollCommand.self, ServeCommand.self, VerifyCommand.self]
+            + SharedCommands.all
     )
 
     public init() {}

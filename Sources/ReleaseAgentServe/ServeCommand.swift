@@ -21,8 +21,8 @@ public struct ServeCommand: AsyncParsableCommand {
         let listen = resolved.listen
         try resolved.layout.create()
 
-        let logger = Self.makeLogger(json: resolved.logFormat == "json")
-        let output = Output(json: resolved.logFormat == "json")
+        let logger = Self.makeLogger(json: resolved.logFormat == .json)
+        let output = Output(json: resolved.logFormat == .json)
         let queue = DeployQueue(settings: resolved, output: output, logger: logger)
         let server = WebhookServer(
             verifier: WebhookVerifier(secret: secret, branch: resolved.branch), queue: queue, metrics: ServeMetrics(),

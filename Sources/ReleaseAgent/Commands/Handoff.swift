@@ -8,7 +8,7 @@ import Foundation
 /// terminal and the environment, so systemd, signals and `pid-file` see one process.
 public enum Handoff {
     public static let binaryName = "release-agent-full"
-    static let commands: Set<String> = ["deploy", "serve"]
+    static let commands: Set<String> = ["deploy", "serve", "verify"]
 
     /// `deploy ...`, `serve ...`, and `help deploy` / `help serve`.
     static func isHandedOff(_ arguments: [String]) -> Bool {
@@ -43,6 +43,7 @@ public enum CommandText {
     public static let deploy = "Fetch, build, check and activate the branch head (or --sha/--ref)."
     public static let poll = "One cron-friendly cycle: deploy the branch head if it changed; silent when nothing to do."
     public static let serve = "Run the webhook endpoint and the poll loop: deploy on every push to the branch."
+    public static let verify = "Compare the live release's files with its commit (drift); exit 1 when some differ."
     public static let forceHelp: ArgumentHelp =
         "Deploy the head even if it is quarantined (failed, or rolled back from)."
 }
@@ -77,6 +78,14 @@ struct ServeLauncher: HandedOffCommand {
     var arguments: [String] = []
 }
 
+struct VerifyLauncher: HandedOffCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify", abstract: CommandText.verify, discussion: handOffDiscussion)
+
+    @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help verify` lists them.")
+    var arguments: [String] = []
+}
+
 /// `poll` in `release-agent`: a local remote whose head is live (or quarantined) is settled
 /// here, silently; anything else is handed to `release-agent-full poll`, which asks again
 /// and deploys.
@@ -90,7 +99,7 @@ struct PollCommand: ParsableCommand {
 
     static func run(_ resolved: Settings, force: Bool) throws {
         let check = PollCheck(
-            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json")))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json)))
         if let head = try check.remote().localHead, check.verdict(head: head, force: force) != .new { return }
         Handoff.exec(Array(CommandLine.arguments.dropFirst()))
     }

@@ -7,10 +7,8 @@ public struct RootCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "release-agent",
         abstract: CommandText.root,
-        subcommands: [
-            DeployLauncher.self, PollCommand.self, ServeLauncher.self, RollbackCommand.self, StatusCommand.self,
-            HistoryCommand.self, PruneCommand.self,
-        ]
+        subcommands: [DeployLauncher.self, PollCommand.self, ServeLauncher.self, VerifyLauncher.self]
+            + SharedCommands.all
     )
 
     public init() {}
@@ -60,7 +58,7 @@ package struct RollbackCommand: ParsableCommand {
 
     static func run(_ resolved: Settings, target: String?) throws {
         let sha = try Rollback(
-            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json))
         ).run(target: target)
         print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
     }
@@ -133,7 +131,7 @@ package struct PruneCommand: ParsableCommand {
     package func run() throws {
         let resolved = try settings.resolve()
         let removed = try Prune(
-            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == "json"))
+            operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json))
         ).run(keep: keep)
         print(removed.isEmpty ? "nothing to prune" : "removed \(removed.count): \(removed.joined(separator: " "))")
     }

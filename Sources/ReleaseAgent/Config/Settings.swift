@@ -5,6 +5,11 @@ public enum SignaturePolicy: String, Sendable {
     case off, ssh, gpg, any
 }
 
+/// `log-format`.
+public enum LogFormat: String, Sendable {
+    case text, json
+}
+
 public enum Strategy: String, Sendable {
     case restart
     case blueGreen = "blue-green"
@@ -19,7 +24,7 @@ public struct Settings: Sendable {
     public var build: String?
     public var buildTimeout: Duration = .seconds(600)
     public var shared: [String] = []
-    public var healthURL: String?
+    public var healthURL: HealthURL?
     public var healthTCP: HostPort?
     public var healthTimeout: Duration = .seconds(30)
     public var healthInterval: Duration = .milliseconds(500)
@@ -41,7 +46,7 @@ public struct Settings: Sendable {
     public var metricsToken: String?
     public var refuseForcePush = false
     public var minFreeSpace: UInt64?
-    public var logFormat = "text"
+    public var logFormat = LogFormat.text
     public var pidFile: String?
     public var verifySignatures = SignaturePolicy.off
     public var allowedSigners: String?
@@ -92,11 +97,13 @@ public struct Settings: Sendable {
                 )
             }
         }
-        healthURL = try reader.string("health-url")
-        if let url = healthURL, HTTPProbe.parse(HealthCheck.filling(url, port: 1)) == nil {
-            throw AgentError.usage(
-                "health-url '\(url)' (\(reader.origin("health-url"))) is not an http:// URL; the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
-            )
+        if let url = try reader.string("health-url") {
+            guard let value = HealthURL.parse(url) else {
+                throw AgentError.usage(
+                    "health-url '\(url)' (\(reader.origin("health-url"))) is not an http:// URL (with {port} only as its port); the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
+                )
+            }
+            healthURL = value
         }
         if let text = try reader.string("health-tcp") {
             guard let value = HostPort.parse(text, .healthTCP) else {
@@ -155,9 +162,11 @@ public struct Settings: Sendable {
         metricsToken = try reader.token("metrics-token")
         refuseForcePush = try reader.bool("refuse-force-push") ?? false
         minFreeSpace = try reader.size("min-free-space")
-        logFormat = try reader.string("log-format") ?? logFormat
-        guard logFormat == "text" || logFormat == "json" else {
-            throw AgentError.usage("log-format '\(logFormat)' (\(reader.origin("log-format"))) must be text or json")
+        if let text = try reader.string("log-format") {
+            guard let value = LogFormat(rawValue: text) else {
+                throw AgentError.usage("log-format '\(text)' (\(reader.origin("log-format"))) must be text or json")
+            }
+            logFormat = value
         }
         pidFile = try reader.path("pid-file")
         try readSignatureSettings(reader)
@@ -198,7 +207,7 @@ public struct Settings: Sendable {
     private func checkHealthTargets(_ reader: SettingReader) throws {
         if strategy != .blueGreen {
             for name in ["health-url", "health-tcp"] {
-                let value = name == "health-url" ? healthURL : healthTCP?.description
+                let value = name == "health-url" ? healthURL?.text : healthTCP?.description
                 if let value, value.contains("{port}") {
                     throw AgentError.usage(
                         "\(name) '\(value)' (\(reader.origin(name))) has {port}, which only strategy blue-green fills in; write the port, or set strategy blue-green with slots"

@@ -10,6 +10,7 @@ public struct PollCheck {
     public enum Verdict: Equatable, Sendable {
         case live
         case quarantined(reason: String)
+        case paused
         case new
     }
 
@@ -23,6 +24,8 @@ public struct PollCheck {
     /// Live, quarantined (a failed build, or what a rollback left: `--force` deploys it
     /// anyway), or new.
     public func verdict(head: CommitID, force: Bool) -> Verdict {
+        // A pause holds poll and webhooks, `--force` too: only an explicit deploy goes through.
+        if PauseState.isPaused(operation.layout) { return .paused }
         // An activation a dead agent left unfinished: take the lock, so recovery checks it.
         if ActivationMarker.exists(operation.layout) { return .new }
         let layout = operation.layout

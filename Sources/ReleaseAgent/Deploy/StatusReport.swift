@@ -23,6 +23,7 @@ public struct StatusReport: Codable, Sendable {
     /// poll and webhooks skip them all the same, so they are listed too.
     public var quarantinedElsewhere: [QuarantineBook.Entry]
     public var lastResult: HistoryEvent?
+    public var paused: PauseState?
 
     public init(layout: Layout) {
         let records = RecordStore(layout: layout)
@@ -51,6 +52,7 @@ public struct StatusReport: Codable, Sendable {
         elsewhere += QuarantineBook(layout: layout).entries().filter { !recorded.contains($0.sha) }
         quarantinedElsewhere = elsewhere.sorted { $0.time > $1.time }
         lastResult = History(path: layout.history).tail(1).last
+        paused = PauseState.read(layout)
     }
 
     public var text: String {
@@ -63,6 +65,7 @@ public struct StatusReport: Codable, Sendable {
             lines.append("current: none (nothing deployed yet)")
         }
         if let currentProblem { lines.append("warning: \(currentProblem)") }
+        if let paused { lines.append("paused:  \(paused.text); poll and webhooks deploy nothing until resume") }
         if let last = lastResult {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
             let what = "\(last.event.rawValue) \(last.result.rawValue) \(last.sha.map { String($0.prefix(12)) } ?? "")"

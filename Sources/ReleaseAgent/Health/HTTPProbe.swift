@@ -3,12 +3,14 @@ import Foundation
 /// An HTTP/1.1 GET over a plain socket: the health check talks to a release on this host, so
 /// no TLS, and no libcurl (URLSession) loaded into every run of the CLI. Redirects are not
 /// followed (a 3xx is not healthy); a chunked body is decoded before `health-expect` is looked for.
-enum HTTPProbe {
-    struct Target: Equatable {
+public enum HTTPProbe {
+    public struct Target: Equatable, Sendable {
         var host: String
         var port: Int
         /// Path and query, starting with `/`.
         var path: String
+
+        public var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(path)" }
     }
 
     /// `http://host[:port][/path][?query]`; hosts may be `[v6]`.
@@ -44,10 +46,8 @@ enum HTTPProbe {
     }
 
     /// nil when healthy, else why not.
-    static func get(_ text: String, expect: String?, timeout: Duration) -> String? {
-        guard let target = parse(text) else {
-            return "health-url \(text) is not an http:// URL"
-        }
+    static func get(_ target: Target, expect: String?, timeout: Duration) -> String? {
+        guard (1...65535).contains(target.port) else { return "\(target.url) has no port to check" }
         let deadline = ContinuousClock.now + timeout
         let fd: Int32
         switch TCPProbe.open(host: target.host, port: target.port, timeout: timeout) {

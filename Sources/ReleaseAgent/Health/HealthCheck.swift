@@ -4,7 +4,7 @@ import Foundation
 /// or gives up after `timeout` with one line saying why.
 public struct HealthCheck: Sendable {
     public enum Probe: Sendable {
-        case http(url: String, expect: String?)
+        case http(target: HTTPProbe.Target, expect: String?)
         case tcp(host: String, port: Int)
     }
 
@@ -13,17 +13,12 @@ public struct HealthCheck: Sendable {
     public var interval: Duration
     public var successes: Int
 
-    /// `text` with `{port}` replaced by the blue-green slot's port, when there is one.
-    static func filling(_ text: String, port: Int?) -> String {
-        port.map { text.replacingOccurrences(of: "{port}", with: String($0)) } ?? text
-    }
-
     /// The check the settings describe, with `{port}` filled in; nil when none is configured.
     /// Settings were checked when read, so nothing here can fail.
     static func from(_ settings: Settings, port: Int?) -> HealthCheck? {
         let probe: Probe
         if let url = settings.healthURL {
-            probe = .http(url: filling(url, port: port), expect: settings.healthExpect)
+            probe = .http(target: url.target(slot: port), expect: settings.healthExpect)
         } else if let tcp = settings.healthTCP {
             probe = .tcp(host: tcp.host, port: tcp.port(slot: port))
         } else {
@@ -36,7 +31,7 @@ public struct HealthCheck: Sendable {
 
     public var target: String {
         switch probe {
-        case .http(let url, _): return url
+        case .http(let target, _): return target.url
         case .tcp(let host, let port): return "tcp \(host):\(port)"
         }
     }
@@ -73,7 +68,7 @@ public struct HealthCheck: Sendable {
     /// One probe: nil on success, else what went wrong.
     func attempt(timeout: Duration) -> String? {
         switch probe {
-        case .http(let url, let expect): return HTTPProbe.get(url, expect: expect, timeout: timeout)
+        case .http(let target, let expect): return HTTPProbe.get(target, expect: expect, timeout: timeout)
         case .tcp(let host, let port): return TCPProbe.connect(host: host, port: port, timeout: timeout)
         }
     }

@@ -85,6 +85,9 @@ public actor DeployQueue {
                 try? await Task.sleep(for: Self.busyRetry)
             case .success(.quarantined(let sha, let reason)):
                 logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
+            case .success(.paused):
+                // `resume` sends SIGHUP (with a pid-file): that trigger deploys the newest head.
+                logger.info("paused; the trigger waits for resume", metadata: ["trigger": "\(source)"])
             case .success(.nothingToDo):
                 logger.debug("nothing to deploy", metadata: ["trigger": "\(source)"])
             case .failure(let error):

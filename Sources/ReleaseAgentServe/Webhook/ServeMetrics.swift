@@ -15,9 +15,11 @@ struct MetricsSnapshot {
     var lastDeploySeconds: Double?
     var current: String?
     var deploying = false
+    var paused = false
 
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
+        paused = PauseState.isPaused(layout)
         current = layout.currentSHA()
         // Kept beside the history as events are appended: a scrape reads one small file.
         let totals = History(path: layout.history).totals()
@@ -69,6 +71,7 @@ final class ServeMetrics: @unchecked Sendable {
         }
         Gauge(label: "release_agent_last_deploy_seconds", factory: factory).record(snapshot.lastDeploySeconds ?? 0)
         Gauge(label: "release_agent_deploying", factory: factory).record(snapshot.deploying ? 1 : 0)
+        Gauge(label: "release_agent_paused", factory: factory).record(snapshot.paused ? 1 : 0)
         if publishedSHA != snapshot.current {
             if let old = publishedSHA {
                 Gauge(label: "release_agent_current_release_info", dimensions: [("sha", old)], factory: factory).record(
@@ -96,7 +99,7 @@ final class ServeMetrics: @unchecked Sendable {
             "release_agent_deploy_seconds total=\(snapshot.deploySeconds),last=\(snapshot.lastDeploySeconds ?? 0) \(now)",
         ]
         let sha = snapshot.current ?? "none"
-        lines.append("release_agent_current,sha=\(sha) deploying=\(snapshot.deploying) \(now)")
+        lines.append("release_agent_current,sha=\(sha) deploying=\(snapshot.deploying),paused=\(snapshot.paused) \(now)")
         return lines.joined(separator: "\n") + "\n"
     }
 }

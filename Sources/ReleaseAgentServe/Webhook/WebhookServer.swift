@@ -70,6 +70,11 @@ struct WebhookServer {
             if let delivery, await deliveries.seen(delivery) {
                 return Self.json(.ok, #"{"duplicate":true}"#)
             }
+            if let pause = PauseState.read(settings.layout) {
+                // Remembered: resume triggers a deploy of the newest head (SIGHUP from `resume`).
+                let body = (try? JSONSerialization.data(withJSONObject: ["ignored": "paused: \(pause.reason)"])) ?? Data()
+                return Self.json(.accepted, String(decoding: body, as: UTF8.self))
+            }
             await queue.trigger(source)
             return Self.json(.accepted, #"{"queued":true}"#)
         }
@@ -111,9 +116,11 @@ struct WebhookServer {
         }
         let state = await queue.state
         guard state.ready else { return Self.json(.serviceUnavailable, #"{"ready":false}"#) }
+        let pause = PauseState.read(settings.layout)
         let object: [String: Any] = [
             "current": state.current ?? NSNull(), "deploying": state.deploying,
-            "last_result": state.lastResult ?? NSNull(),
+            "last_result": state.lastResult ?? NSNull(), "paused": pause != nil,
+            "paused_reason": pause?.reason ?? NSNull(),
         ]
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return Self.json(.ok, String(decoding: body, as: UTF8.self))
