@@ -10,6 +10,8 @@ public struct DeployCommand: ParsableCommand {
     @Option(help: "Deploy this commit (full id or unique prefix) from the branch's history.") var sha: String?
     @Option(help: "Deploy this branch or tag instead of the followed branch's head.") var ref: String?
     @Flag(help: "Deploy even when the target is live, quarantined, or a refused force push.") var force = false
+    @Flag(help: "Say what a deploy would do; change nothing but the bare cache.") var dryRun = false
+    @Flag(help: "With --dry-run: print JSON.") var json = false
 
     public init() {}
 
@@ -24,6 +26,17 @@ public struct DeployCommand: ParsableCommand {
         let resolved = try settings.resolve()
         let target: DeployRequest.Target = sha.map { .sha($0) } ?? ref.map { .ref($0) } ?? .branchHead
         let operation = DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json))
+        if dryRun {
+            let plan = try Deploy(operation: operation).dryRun(DeployRequest(target: target, force: force))
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(plan), as: UTF8.self))
+            } else {
+                print(plan.text)
+            }
+            return
+        }
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha):

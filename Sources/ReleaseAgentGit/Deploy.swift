@@ -65,6 +65,9 @@ public struct Deploy {
                 }
             }()
             let target = fetched.0
+            let branchHead = try cache.branchHead(settings.branch)
+            let current0 = operation.layout.currentSHA()
+            if let branchHead { cache.headSeen(branchHead, live: current0, source: request.trigger).write(operation.layout) }
             // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
             // the fetch line waits until there is something to do, or the CLI asked.
             let fetchLine = { operation.output.stage("fetch", ContinuousClock.now - fetchStart, fetched.1) }
@@ -132,6 +135,9 @@ public struct Deploy {
             event.seconds = (ContinuousClock.now - started).seconds
             try operation.history.append(event)
             Refusal.clear(operation.layout)
+            if let branchHead {
+                cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
+            }
             let removed = try operation.prune(keep: settings.keepReleases)
             if !removed.isEmpty {
                 operation.output.line(

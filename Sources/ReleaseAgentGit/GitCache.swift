@@ -58,6 +58,29 @@ public final class GitCache {
         }
     }
 
+    /// `status --fetch`: the remote's branch head now, without the lock and without fetching
+    /// (ls-remote); counted against the live release when the cache already has that commit.
+    public static func recordRemoteHead(_ settings: Settings) throws {
+        let url = try RemoteURL.normalize(try settings.requireRepo())
+        guard let head = try remoteHead(url: url, branch: settings.branch, credentials: settings.credentials) else {
+            throw AgentError.failed("branch '\(settings.branch)' does not exist on \(url); check the branch setting")
+        }
+        let layout = settings.layout
+        let live = layout.currentSHA()
+        if FileSystem.exists(layout.cache + "/HEAD"), let cache = try? GitCache(
+            path: layout.cache, remoteURL: url, credentials: settings.credentials), cache.info(head) != nil
+        {
+            cache.headSeen(head, live: live, source: "status --fetch").write(layout)
+        } else {
+            HeadSeen.sawHead(head.hex, source: "status --fetch", layout: layout)
+        }
+    }
+
+    /// The branch head as the last fetch left it in the cache.
+    public func branchHead(_ branch: String) throws -> CommitID? {
+        try repository.resolveReference(GitCache.trackingRef(branch))
+    }
+
     /// True when `id` is `head` or in its history: `--sha` names a commit of the followed branch.
     public func isOnBranch(_ id: CommitID, head: CommitID) -> Bool {
         (try? repository.isDescendant(head, of: id)) ?? false
@@ -120,5 +143,27 @@ public final class GitCache {
             }
         }
         return try check.verify(id, in: repository)
+    }
+
+    /// The head as seen now against `live`: commits after it on the branch, with up to 10
+    /// subjects, or that `live` is not in the branch's history.
+    public func headSeen(_ head: CommitID, live: String?, source: String) -> HeadSeen {
+        var seen = HeadSeen(sha: head.hex, source: source, live: live)
+        guard let live, let liveID = CommitID(hex: live) else { return seen }
+        if live == head.hex {
+            seen.behind = 0
+            seen.liveOnBranch = true
+            return seen
+        }
+        guard info(liveID) != nil, isFastForward(from: liveID, to: head) else {
+            seen.liveOnBranch = info(liveID) == nil ? nil : false
+            return seen
+        }
+        seen.liveOnBranch = true
+        if let (count, subjects) = try? repository.commitsBetween(liveID, head, subjects: 10) {
+            seen.behind = count
+            seen.pending = subjects
+        }
+        return seen
     }
 }

@@ -38,6 +38,7 @@ public struct Poll {
             }
             head = remote
         }
+        HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
         switch check.verdict(head: head, force: force) {
         case .live: return .nothingToDo
         case .quarantined(let reason): return .quarantined(head.hex, reason: reason)

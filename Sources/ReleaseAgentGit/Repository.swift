@@ -149,4 +149,26 @@ final class Repository {
         }
         return nil
     }
+
+    /// Commits reachable from `head` and not from `base` (base excluded), newest first: how
+    /// many, and the subjects of the first `subjects` of them.
+    func commitsBetween(_ base: CommitID, _ head: CommitID, subjects limit: Int) throws -> (Int, [String]) {
+        var walk: OpaquePointer?
+        try GitError.check(git_revwalk_new(&walk, pointer), "walk the history")
+        defer { git_revwalk_free(walk) }
+        git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL.rawValue | GIT_SORT_TIME.rawValue)
+        var headOID = head.oid
+        var baseOID = base.oid
+        try GitError.check(git_revwalk_push(walk, &headOID), "walk from \(head.short)")
+        try GitError.check(git_revwalk_hide(walk, &baseOID), "hide \(base.short)")
+        var count = 0
+        var subjects: [String] = []
+        var oid = git_oid()
+        while git_revwalk_next(&oid, walk) == 0 {
+            count += 1
+            if subjects.count < limit, let info = try? commitInfo(CommitID(oid: oid)) { subjects.append(info.subject) }
+            if count >= 100_000 { break }
+        }
+        return (count, subjects)
+    }
 }

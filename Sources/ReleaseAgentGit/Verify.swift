@@ -55,51 +55,96 @@ public struct Verify {
         func isOwn(_ path: String) -> Bool {
             path == "REVISION" || shared.contains { path == $0 || path.hasPrefix($0 + "/") }
         }
-        var inTree = Set<String>()
-        for entry in plan.files where !isOwn(entry.path) {
-            inTree.insert(entry.path)
-            let path = release + "/" + entry.path
-            var st = stat()
-            guard lstat(path, &st) == 0 else {
-                report.missing.append(entry.path)
-                continue
-            }
-            let kind = st.st_mode & S_IFMT
-            if entry.mode == 0o120000 {
-                guard kind == S_IFLNK else {
-                    report.typeChanged.append("\(entry.path) (a symlink in the commit)")
-                    continue
+        let entries = plan.files.filter { !isOwn($0.path) }
+        let inTree = Set(entries.map(\.path))
+        // Hashing is most of the time: split over the cores (each finding goes to its slot).
+        var findings = [Finding?](repeating: nil, count: entries.count)
+        let threads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+        findings.withUnsafeMutableBufferPointer { slots in
+            // Each thread writes only its own indices: no two touch one slot.
+            nonisolated(unsafe) let base = slots.baseAddress
+            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                var index = part
+                while index < entries.count {
+                    base?[index] = Self.check(entries[index], release: release)
+                    index += threads
                 }
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+            }
+        }
+        for (entry, finding) in zip(entries, findings) {
+            switch finding {
+            case .missing: report.missing.append(entry.path)
+            case .typeChanged(let was): report.typeChanged.append("\(entry.path) (\(was) in the commit)")
+            case .modified(let detail): report.modified.append(entry.path + detail)
+            case .link(let target):
                 if try repository.blobText(entry.oid) != target { report.modified.append(entry.path) }
-                continue
-            }
-            guard kind == S_IFREG else {
-                report.typeChanged.append("\(entry.path) (a file in the commit)")
-                continue
-            }
-            let executable = st.st_mode & 0o100 != 0
-            if executable != (entry.mode == 0o100755) {
-                report.modified.append("\(entry.path) (mode \(executable ? "755" : "644"), the commit has \(entry.mode == 0o100755 ? "755" : "644"))")
-                continue
-            }
-            var oid = git_oid()
-            var expected = entry.oid
-            guard git_odb_hashfile(&oid, path, GIT_OBJECT_BLOB) == 0, git_oid_equal(&oid, &expected) != 0 else {
-                report.modified.append(entry.path)
-                continue
+            case nil: break
             }
         }
-        let prefix = release + "/"
-        if let walk = FileManager.default.enumerator(atPath: release) {
-            for case let name as String in walk where !inTree.contains(name) && !isOwn(name) {
-                var st = stat()
-                guard lstat(prefix + name, &st) == 0, st.st_mode & S_IFMT != S_IFDIR else { continue }
-                report.added.append(name)
-            }
-        }
+        report.added = Self.files(under: release).filter { !inTree.contains($0) && !isOwn($0) }
         report.added.sort()
         return report
+    }
+}
+
+enum Finding {
+    case missing
+    case typeChanged(String)
+    case modified(String)
+    /// A symlink, as the commit has it: its target, compared with the blob by the caller.
+    case link(String)
+}
+
+extension Verify {
+    /// Every non-directory below `root`, relative, with readdir's d_type (FileManager's
+    /// enumerator stats and bridges each name: several times slower on 20,000 files).
+    static func files(under root: String) -> [String] {
+        var result: [String] = []
+        var pending: [String] = [""]
+        while let relative = pending.popLast() {
+            guard let dir = opendir(relative.isEmpty ? root : root + "/" + relative) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafePointer(to: entry.pointee.d_name) {
+                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+                }
+                if name == "." || name == ".." { continue }
+                let path = relative.isEmpty ? name : relative + "/" + name
+                if entry.pointee.d_type == UInt8(DT_DIR) {
+                    pending.append(path)
+                } else if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    if lstat(root + "/" + path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { pending.append(path) } else { result.append(path) }
+                } else {
+                    result.append(path)
+                }
+            }
+        }
+        return result
+    }
+
+    /// One file against its tree entry, without libgit2 objects (thread-safe).
+    static func check(_ entry: TreeWriter.Entry, release: String) -> Finding? {
+        let path = release + "/" + entry.path
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return .missing }
+        let kind = st.st_mode & S_IFMT
+        if entry.mode == 0o120000 {
+            guard kind == S_IFLNK else { return .typeChanged("a symlink") }
+            return .link((try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "")
+        }
+        guard kind == S_IFREG else { return .typeChanged("a file") }
+        let executable = st.st_mode & 0o100 != 0
+        if executable != (entry.mode == 0o100755) {
+            return .modified(
+                " (mode \(executable ? "755" : "644"), the commit has \(entry.mode == 0o100755 ? "755" : "644"))")
+        }
+        var oid = git_oid()
+        var expected = entry.oid
+        guard git_odb_hashfile(&oid, path, GIT_OBJECT_BLOB) == 0, git_oid_equal(&oid, &expected) != 0 else {
+            return .modified("")
+        }
+        return nil
     }
 }
 

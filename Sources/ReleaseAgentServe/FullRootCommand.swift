@@ -17,6 +17,7 @@ public struct FullRootCommand: AsyncParsableCommand {
 
     public static func runMain() async -> Never {
         CommandMain.prepareProcess()
+        StatusCommand.fetchHead = { settings in try GitCache.recordRemoteHead(settings) }
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -194,3 +194,20 @@ struct OperatorTruthTests {
         #expect(!FileManager.default.fileExists(atPath: pidFile))
     }
 }
+
+@Suite("settings: the root is resolved once")
+struct RootResolvedTests {
+    @Test("a root reached through a symlink gives builds and hooks one DEPLOY_ROOT, from any directory")
+    func rootThroughSymlink() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        try FileManager.default.createDirectory(atPath: scratch.sub("real/root"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: scratch.sub("link"), withDestinationPath: scratch.sub("real"))
+        try repo.commit("a")
+        let agent = try Agent(root: scratch.sub("link/root"), repo: repo.path)
+        let seen = scratch.sub("seen")
+        let result = try agent.run("deploy", ["--build", "echo \"$DEPLOY_ROOT\" >> \(seen)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(try String(contentsOfFile: seen, encoding: .utf8) == scratch.sub("real/root") + "\n")
+    }
+}

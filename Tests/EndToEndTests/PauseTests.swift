@@ -62,9 +62,20 @@ struct PauseTests {
         #expect(metrics.body.contains("release_agent_paused 1"), "\(metrics.body)")
         usleep(500_000)
         #expect(agent.currentSHA == a, "deployed while paused")
-        let resume = try agent.run("resume", ["--pid-file", pidFile])
-        #expect(resume.stdout.contains("deploys the newest head now"), "\(resume.stdout)")
-        #expect(eventually(timeout: 30) { agent.currentSHA == b }, "resume did not deploy the remembered push")
+        // A second push while paused: the newest head is what resume deploys.
+        let c = try repo.commit("c")
+        let again = try TestHTTP.send(
+            "POST", serve.base + "/webhook",
+            headers: ["X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json"],
+            body: body)
+        #expect(again.status == 202)
+        usleep(300_000)
+        #expect(agent.currentSHA == a, "deployed while paused")
+        // Without naming the pid-file: serve notices the pause is gone by itself.
+        let resume = try agent.run("resume")
+        #expect(resume.stdout.contains("resumed"), "\(resume.stdout)")
+        #expect(eventually(timeout: 30) { agent.currentSHA == c }, "resume did not deploy the newest head")
+        _ = b
         #expect(try serve.stop().status == 0)
     }
 }

@@ -100,7 +100,10 @@ struct PollCommand: ParsableCommand {
     static func run(_ resolved: Settings, force: Bool) throws {
         let check = PollCheck(
             operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json)))
-        if let head = try check.remote().localHead, check.verdict(head: head, force: force) != .new { return }
+        if let head = try check.remote().localHead {
+            if !PauseState.isPaused(resolved.layout) { HeadSeen.sawHead(head.hex, source: "poll", layout: resolved.layout) }
+            if check.verdict(head: head, force: force) != .new { return }
+        }
         Handoff.exec(Array(CommandLine.arguments.dropFirst()))
     }
 }

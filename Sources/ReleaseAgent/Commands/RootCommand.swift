@@ -72,10 +72,19 @@ package struct StatusCommand: ParsableCommand {
 
     @OptionGroup var settings: SettingsOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Ask the remote for the branch head now (no lock), to say how far behind live is.") var fetch = false
+
+    /// Set by `release-agent-full`: asks the remote for the head and records it (libgit2).
+    /// `release-agent` has none, and hands `status --fetch` over.
+    nonisolated(unsafe) package static var fetchHead: ((Settings) throws -> Void)?
 
     package func run() throws {
         let resolved = try settings.resolve()
-        let report = StatusReport(layout: resolved.layout)
+        if fetch {
+            guard let fetchHead = Self.fetchHead else { Handoff.exec(Array(CommandLine.arguments.dropFirst())) }
+            try fetchHead(resolved)
+        }
+        let report = StatusReport(layout: resolved.layout, branch: resolved.branch)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Blue-green: which port is live, in `.release-agent/slot.json`, written atomically.
-struct SlotState: Codable {
+package struct SlotState: Codable {
     var port: Int
     var sha: String
 
@@ -30,6 +30,11 @@ struct SlotState: Codable {
         throw AgentError.failed(
             "blue-green: \(path) \(problem) while releases/\(current.prefix(12)) is live, so the live slot is unknown and release-agent will not guess it; write the port that serves now, e.g. echo '{\"port\": \(slots.first ?? 5000), \"sha\": \"\(current)\"}' > \(path), and deploy again"
         )
+    }
+
+    /// The live port (nil when nothing is live), for plans; an error as `live` gives it.
+    package static func livePort(_ layout: Layout, slots: [Int]) throws -> Int? {
+        try live(layout, slots: slots)?.port
     }
 
     func write(_ layout: Layout) throws {

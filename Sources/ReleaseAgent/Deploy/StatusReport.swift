@@ -24,8 +24,11 @@ public struct StatusReport: Codable, Sendable {
     public var quarantinedElsewhere: [QuarantineBook.Entry]
     public var lastResult: HistoryEvent?
     public var paused: PauseState?
+    public var headSeen: HeadSeen?
+    /// "live is 3 commits behind main (head abc1234, seen 2 min ago by poll)".
+    public var sync: String?
 
-    public init(layout: Layout) {
+    public init(layout: Layout, branch: String = "main") {
         let records = RecordStore(layout: layout)
         root = layout.root
         current = layout.currentSHA()
@@ -53,6 +56,8 @@ public struct StatusReport: Codable, Sendable {
         quarantinedElsewhere = elsewhere.sorted { $0.time > $1.time }
         lastResult = History(path: layout.history).tail(1).last
         paused = PauseState.read(layout)
+        headSeen = HeadSeen.read(layout)
+        sync = headSeen?.line(branch: branch, live: current)
     }
 
     public var text: String {
@@ -66,6 +71,12 @@ public struct StatusReport: Codable, Sendable {
         }
         if let currentProblem { lines.append("warning: \(currentProblem)") }
         if let paused { lines.append("paused:  \(paused.text); poll and webhooks deploy nothing until resume") }
+        if let sync {
+            lines.append("sync:    \(sync)")
+            if let headSeen, headSeen.live == current, headSeen.sha != current {
+                lines += headSeen.pending.map { "           pending: \($0.terminalSafe)" }
+            }
+        }
         if let last = lastResult {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
             let what = "\(last.event.rawValue) \(last.result.rawValue) \(last.sha.map { String($0.prefix(12)) } ?? "")"

@@ -86,8 +86,13 @@ public actor DeployQueue {
             case .success(.quarantined(let sha, let reason)):
                 logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
             case .success(.paused):
-                // `resume` sends SIGHUP (with a pid-file): that trigger deploys the newest head.
+                // The trigger is kept until `resume`: checked once a second while paused with
+                // something pending (idle otherwise), then the newest head is deployed.
                 logger.info("paused; the trigger waits for resume", metadata: ["trigger": "\(source)"])
+                while !closed && PauseState.isPaused(settings.layout) {
+                    try? await Task.sleep(for: .seconds(1))
+                }
+                if pendingSource == nil && !closed { pendingSource = "resume" }
             case .success(.nothingToDo):
                 logger.debug("nothing to deploy", metadata: ["trigger": "\(source)"])
             case .failure(let error):

@@ -16,10 +16,17 @@ struct MetricsSnapshot {
     var current: String?
     var deploying = false
     var paused = false
+    var outOfSync: Bool?
+    var behind: Int?
 
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
         paused = PauseState.isPaused(layout)
+        if let seen = HeadSeen.read(layout) {
+            let live = layout.currentSHA()
+            outOfSync = seen.sha != live
+            behind = seen.live == live ? seen.behind : nil
+        }
         current = layout.currentSHA()
         // Kept beside the history as events are appended: a scrape reads one small file.
         let totals = History(path: layout.history).totals()
@@ -72,6 +79,12 @@ final class ServeMetrics: @unchecked Sendable {
         Gauge(label: "release_agent_last_deploy_seconds", factory: factory).record(snapshot.lastDeploySeconds ?? 0)
         Gauge(label: "release_agent_deploying", factory: factory).record(snapshot.deploying ? 1 : 0)
         Gauge(label: "release_agent_paused", factory: factory).record(snapshot.paused ? 1 : 0)
+        if let outOfSync = snapshot.outOfSync {
+            Gauge(label: "release_agent_out_of_sync", factory: factory).record(outOfSync ? 1 : 0)
+        }
+        if let behind = snapshot.behind {
+            Gauge(label: "release_agent_commits_behind", factory: factory).record(behind)
+        }
         if publishedSHA != snapshot.current {
             if let old = publishedSHA {
                 Gauge(label: "release_agent_current_release_info", dimensions: [("sha", old)], factory: factory).record(

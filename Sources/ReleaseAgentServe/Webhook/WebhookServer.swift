@@ -70,12 +70,12 @@ struct WebhookServer {
             if let delivery, await deliveries.seen(delivery) {
                 return Self.json(.ok, #"{"duplicate":true}"#)
             }
+            await queue.trigger(source)
             if let pause = PauseState.read(settings.layout) {
-                // Remembered: resume triggers a deploy of the newest head (SIGHUP from `resume`).
+                // Remembered by the queue: `resume` deploys the newest head at once.
                 let body = (try? JSONSerialization.data(withJSONObject: ["ignored": "paused: \(pause.reason)"])) ?? Data()
                 return Self.json(.accepted, String(decoding: body, as: UTF8.self))
             }
-            await queue.trigger(source)
             return Self.json(.accepted, #"{"queued":true}"#)
         }
     }

@@ -1,0 +1,132 @@
+import Foundation
+import ReleaseAgent
+
+/// `deploy --dry-run`: what a deploy would do, changing nothing under the root but the
+/// bare cache (which it fetches into, under the lock, when the lock is free; with the lock
+/// held it plans from the cache as last fetched). No recovery runs, no hook, no build.
+public struct DryRunPlan: Codable, Sendable {
+    public var target: String
+    public var subject: String?
+    public var asked: String
+    public var live: String?
+    public var alreadyLive: Bool
+    public var commits: Int?
+    public var pending: [String] = []
+    public var fastForward: Bool?
+    public var quarantined: String?
+    public var paused: String?
+    public var locked: Bool
+    public var refusal: String?
+    public var build: String
+    public var hooks: [String] = []
+    public var pruned: [String] = []
+
+    public var text: String {
+        var lines = ["dry-run  target \(target.prefix(12)) \((subject ?? "").terminalSafe) (\(asked))"]
+        lines.append("dry-run  live \(live.map { String($0.prefix(12)) } ?? "none")\(alreadyLive ? ": already live, nothing to do" : "")")
+        if let commits { lines.append("dry-run  \(commits) commit\(commits == 1 ? "" : "s") from live to target") }
+        lines += pending.map { "           \($0.terminalSafe)" }
+        if let fastForward, !fastForward { lines.append("dry-run  not a fast-forward of live (a force push or a rollback line)") }
+        if let quarantined { lines.append("dry-run  quarantined: \(quarantined.terminalSafe) (poll and webhooks skip it; deploy would try it)") }
+        if let paused { lines.append("dry-run  paused: \(paused.terminalSafe) (poll and webhooks deploy nothing; deploy would)") }
+        if locked { lines.append("dry-run  another operation holds the lock now (planned from the cache as last fetched)") }
+        if let refusal { lines.append("dry-run  would be refused: \(refusal.terminalSafe)") }
+        lines.append("dry-run  build: \(build)")
+        lines.append("dry-run  hooks: \(hooks.isEmpty ? "none" : hooks.joined(separator: ", "))")
+        lines.append("dry-run  prune would remove: \(pruned.isEmpty ? "nothing" : pruned.map { String($0.prefix(12)) }.joined(separator: " "))")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension Deploy {
+    public func dryRun(_ request: DeployRequest) throws -> DryRunPlan {
+        let settings = operation.settings
+        let layout = operation.layout
+        let url = try RemoteURL.normalize(try settings.requireRepo())
+        try layout.create()
+        let lock = try FileLock.acquire(layout.lock, wait: nil)
+        let cache = try GitCache(path: layout.cache, remoteURL: url, credentials: settings.credentials)
+        var target: CommitID?
+        var asked = "\(settings.branch) head"
+        if lock != nil {
+            Recovery(operation: operation).removeStaleCacheLocks()
+            let head = try cache.fetch(branch: settings.branch, progress: nil)
+            switch request.target {
+            case .branchHead: target = head
+            case .sha(let prefix):
+                asked = "--sha \(prefix)"
+                guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
+                    throw AgentError.usage("commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha")
+                }
+                target = id
+            case .ref(let ref):
+                asked = "--ref \(ref)"
+                target = try cache.fetch(ref: ref, progress: nil)
+            }
+        } else {
+            target = try cache.branchHead(settings.branch)
+        }
+        withExtendedLifetime(lock) {}
+        guard let target else {
+            throw AgentError.failed("the cache has no \(settings.branch) yet and the lock is held; try again when it frees")
+        }
+        let live = layout.currentSHA()
+        let record = operation.records.read(target.hex)
+        let ready = record.map { $0.state.isComplete } == true && FileSystem.isDirectory(layout.release(target.hex))
+        var plan = DryRunPlan(
+            target: target.hex, subject: cache.info(target)?.subject, asked: asked, live: live,
+            alreadyLive: live == target.hex && ready, locked: lock == nil,
+            build: ready ? "reuse releases/\(target.short), ready on disk" : "check out and build (\(settings.build ?? "no build command"))")
+        plan.quarantined = operation.records.quarantine(target.hex)
+        plan.paused = PauseState.read(layout)?.text
+        if let live, let liveID = CommitID(hex: live), cache.info(liveID) != nil, live != target.hex {
+            plan.fastForward = cache.isFastForward(from: liveID, to: target)
+            if plan.fastForward == true {
+                let seen = cache.headSeen(target, live: live, source: "dry-run")
+                plan.commits = seen.behind
+                plan.pending = seen.pending
+            }
+            if plan.fastForward == false && settings.refuseForcePush && !request.force {
+                plan.refusal = "refuse-force-push: \(target.short) does not descend from the live \(liveID.short)"
+            }
+        }
+        plan.hooks = hooks(ready: ready)
+        plan.pruned = pruneForecast(target: target.hex, ready: ready, live: live)
+        return plan
+    }
+
+    /// The hooks that exist and would run, in order, with the ports they would get.
+    private func hooks(ready: Bool) -> [String] {
+        let settings = operation.settings
+        var events: [(String, String)] = []
+        if !ready { events.append(("build", "")) }
+        if settings.strategy == .blueGreen {
+            let live = (try? SlotState.livePort(operation.layout, slots: settings.slots)) ?? nil
+            let candidate = live == settings.slots.first ? settings.slots.last : settings.slots.first
+            events.append(("start", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))
+            events.append(("activate", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))
+            if let live { events.append(("stop", " STOP_PORT=\(live)")) }
+        } else {
+            events.append(("activate", ""))
+        }
+        events.append(("post-deploy", ""))
+        return events.filter { FileManager.default.isExecutableFile(atPath: settings.hooksDir + "/" + $0.0) }
+            .map { $0.0 + $0.1 }
+    }
+
+    /// What prune would remove after this deploy went live.
+    private func pruneForecast(target: String, ready: Bool, live: String?) -> [String] {
+        let settings = operation.settings
+        let onDisk = Set(operation.records.directories())
+        var candidates = operation.records.all().filter { onDisk.contains($0.sha) && $0.sha != target }
+        var next = ReleaseRecord(sha: target, state: .active, log: operation.layout.log(target))
+        next.createdAt = ready ? (operation.records.read(target)?.createdAt ?? next.createdAt) : next.createdAt
+        candidates.append(next)
+        let activations = operation.history.recentActivations() + [target]
+        let eligible = Set(candidates.filter { $0.state.isComplete && $0.quarantine == nil }.map(\.sha))
+        let rollbackTarget = Policies.rollbackTarget(activations: activations, current: target, eligible: eligible)
+        return Policies.pruneVictims(
+            records: candidates, current: target, previous: live, pins: settings.pin, keep: settings.keepReleases,
+            alsoKeep: Set([rollbackTarget].compactMap { $0 }))
+    }
+}

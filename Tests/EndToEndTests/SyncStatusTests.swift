@@ -1,0 +1,46 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// Issue 13, item 3: is the server on what the branch says?
+@Suite("status: out of sync with the branch", .serialized)
+struct SyncStatusTests {
+    @Test("behind by N with the pending subjects; up to date; not on the branch after a force push; status --fetch; metrics")
+    func outOfSync() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        #expect(try agent.run("status").stdout.contains("sync:    up to date with main"))
+        try repo.commit("first change")
+        try repo.commit("second change")
+        let c = try repo.commit("third change")
+        // A fetch that deploys nothing (the live release asked for again) still sees the head.
+        #expect(try agent.run("deploy", ["--sha", a]).status == 0)
+        let behind = try agent.run("status").stdout
+        #expect(behind.contains("sync:    live is 3 commits behind main (head \(c.prefix(7))"), "\(behind)")
+        #expect(behind.contains("pending: third change") && behind.contains("pending: second change"), "\(behind)")
+        let json = try agent.statusObject()
+        #expect((json["headSeen"] as? [String: Any])?["behind"] as? Int == 3)
+
+        let serve = try ServeProcess(agent: agent, arguments: ["--allow-unsigned", "--poll-interval", "0"])
+        let metrics = try TestHTTP.send("GET", serve.base + "/metrics").body
+        #expect(metrics.contains("release_agent_out_of_sync 1"), "\(metrics)")
+        #expect(metrics.contains("release_agent_commits_behind 3"), "\(metrics)")
+        #expect(try serve.stop().status == 0)
+
+        #expect(try agent.run("deploy").status == 0)
+        #expect(try agent.run("status").stdout.contains("sync:    up to date with main (head \(c.prefix(7))"))
+        // A force push: main no longer has the live release.
+        try repo.git("reset", "-q", "--hard", a)
+        let other = try repo.commit("another line")
+        #expect(try agent.run("deploy", ["--sha", c, "--force"]).status == 2)  // c is not on main any more
+        let fetched = try agent.run("status", ["--fetch"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stdout.contains("head \(other.prefix(7))"), "\(fetched.stdout)")
+        #expect(try agent.run("poll", ["--refuse-force-push"]).status == 1)
+        let status = try agent.run("status").stdout
+        #expect(status.contains("is not on main (a rollback or a force push"), "\(status)")
+    }
+}
