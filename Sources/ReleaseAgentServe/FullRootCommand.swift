@@ -9,6 +9,7 @@ public struct FullRootCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "release-agent",
         abstract: CommandText.root,
+        version: ReleaseAgentVersion.string,
         subcommands: [DeployCommand.self, FullPollCommand.self, ServeCommand.self, VerifyCommand.self]
             + SharedCommands.all
     )

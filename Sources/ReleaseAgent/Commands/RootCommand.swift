@@ -7,6 +7,7 @@ public struct RootCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "release-agent",
         abstract: CommandText.root,
+        version: ReleaseAgentVersion.string,
         subcommands: [DeployLauncher.self, PollCommand.self, ServeLauncher.self, VerifyLauncher.self]
             + SharedCommands.all
     )

@@ -78,6 +78,8 @@ final class ServeMetrics: @unchecked Sendable {
         }
         Gauge(label: "release_agent_last_deploy_seconds", factory: factory).record(snapshot.lastDeploySeconds ?? 0)
         Gauge(label: "release_agent_deploying", factory: factory).record(snapshot.deploying ? 1 : 0)
+        Gauge(label: "release_agent_build_info", dimensions: [("version", ReleaseAgentVersion.string)], factory: factory)
+            .record(1)
         Gauge(label: "release_agent_paused", factory: factory).record(snapshot.paused ? 1 : 0)
         if let outOfSync = snapshot.outOfSync {
             Gauge(label: "release_agent_out_of_sync", factory: factory).record(outOfSync ? 1 : 0)
