@@ -51,6 +51,6 @@ package struct ResumeCommand: ParsableCommand {
 package enum SharedCommands {
     package static let all: [ParsableCommand.Type] = [
         RollbackCommand.self, StatusCommand.self, HistoryCommand.self, PruneCommand.self, PauseCommand.self,
-        ResumeCommand.self,
+        ResumeCommand.self, InitCommand.self,
     ]
 }

@@ -82,10 +82,10 @@ public struct SettingsOptions: ParsableArguments {
     /// Flags, then environment, then the config file; checked before anything touches the disk.
     public func resolve() throws -> Settings { try Self.resolve(flags: flagValues, configFlag: config) }
 
-    static func resolve(flags: [String: RawValue], configFlag: String?) throws -> Settings {
+    static func resolve(flags: [String: RawValue], configFlag: String?, readFile: Bool = true) throws -> Settings {
         let raw = try ConfigSources.merge(
             flags: flags, configFlag: configFlag, environment: ProcessInfo.processInfo.environment,
-            cwd: FileManager.default.currentDirectoryPath)
+            cwd: FileManager.default.currentDirectoryPath, readFile: readFile)
         return try Settings(raw: raw)
     }
 }

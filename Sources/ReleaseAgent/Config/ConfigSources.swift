@@ -5,10 +5,11 @@ import TOMLKit
 public enum ConfigSources {
     /// Merges the three sources; the first that names a setting wins.
     public static func merge(
-        flags: [String: RawValue], configFlag: String?, environment: [String: String], cwd: String
+        flags: [String: RawValue], configFlag: String?, environment: [String: String], cwd: String,
+        readFile: Bool = true
     ) throws -> [String: RawSetting] {
         var merged: [String: RawSetting] = [:]
-        if let file = try configFile(flag: configFlag, environment: environment, cwd: cwd) {
+        if readFile, let file = try configFile(flag: configFlag, environment: environment, cwd: cwd) {
             let lines = (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""
             for (name, entry) in try loadTOML(file) {
                 let line = keyLine(entry.key, in: lines).map { ":\($0)" } ?? ""

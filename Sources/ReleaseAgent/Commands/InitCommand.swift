@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+
+/// `init --root R --repo U [settings]`: a commented config holding the given settings, the
+/// root and its state dir (0700), a webhook secret (0600), and the next steps.
+package struct InitCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
+        commandName: "init", abstract: "Write a config with these settings, create the root and a webhook secret.")
+
+    @OptionGroup var settings: SettingsOptions
+    @Flag(help: "Overwrite an existing config file.") var force = false
+
+    package init() {}
+
+    package func run() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        let target = settings.config.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd + "/release-agent.toml"
+        if FileSystem.exists(target) && !force {
+            throw AgentError.usage("the config file \(target) exists; pass --force to overwrite it, or --config FILE")
+        }
+        // Only the flags (and the environment) count: the file is what we are about to write.
+        var flags = settings.flagValues
+        let resolved = try SettingsOptions.resolve(flags: flags, configFlag: nil, readFile: false)
+        let repo = try resolved.requireRepo()
+        let layout = resolved.layout
+        try layout.create()
+        let secretFile = resolved.webhookSecretFile ?? layout.state + "/webhook-secret"
+        if !FileSystem.exists(secretFile) {
+            var generator = SystemRandomNumberGenerator()
+            let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
+                .joined()
+            try FileSystem.writeAtomically(Data((secret + "\n").utf8), to: secretFile)
+            chmod(secretFile, 0o600)
+        }
+        flags["root"] = .scalar(layout.root)
+        flags["repo"] = .scalar(repo)
+        flags["webhook-secret-file"] = .scalar(secretFile)
+        try FileSystem.writeAtomically(Data(Self.toml(flags).utf8), to: target)
+        print(nextSteps(resolved, config: target, secretFile: secretFile))
+    }
+
+    /// One `key = value` line per setting given, with a header that points at the example.
+    static func toml(_ flags: [String: RawValue]) -> String {
+        var lines = [
+            "# release-agent config, written by `release-agent init`.",
+            "# Every setting, explained: releases.example/release-agent.toml in the source, or",
+            "# /usr/share/doc/release-agent/ when installed from the package.", "",
+        ]
+        let lists: Set<String> = ["shared", "slots", "pin"]
+        func quoted(_ text: String) -> String {
+            "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        }
+        for name in flags.keys.sorted() {
+            guard let value = flags[name] else { continue }
+            let key = name.replacingOccurrences(of: "-", with: "_")
+            let items = value.items
+            if lists.contains(name) {
+                let rendered = items.map { name == "slots" && Int($0) != nil ? $0 : quoted($0) }
+                lines.append("\(key) = [\(rendered.joined(separator: ", "))]")
+            } else if case .scalar(let text) = value {
+                let bare = ["true", "false"].contains(text) && ["allow-unsigned", "refuse-force-push"].contains(name)
+                lines.append("\(key) = \(bare ? text : quoted(text))")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func nextSteps(_ settings: Settings, config: String, secretFile: String) -> String {
+        let secret = ((try? String(contentsOfFile: secretFile, encoding: .utf8)) ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        var lines = [
+            "wrote \(config); created \(settings.root) (state in \(settings.layout.state), mode 0700)",
+            "", "next steps:",
+            "  1. GitHub webhook (Settings > Webhooks): payload URL http://YOUR-HOST:\(settings.listen.port(slot: nil))/webhook,",
+            "     content type application/json, secret \(secret) (in \(secretFile)), event: push",
+        ]
+        if let endpoint = RemoteURL.endpoint(settings.repo ?? ""), (settings.repo ?? "").hasPrefix("ssh://")
+            || RemoteURL.isSCPLike(settings.repo ?? "")
+        {
+            let port = endpoint.port == 22 ? "" : " -p \(endpoint.port)"
+            lines.append("  2. trust the ssh host key, after checking it out of band:")
+            lines.append("     ssh-keyscan\(port) \(endpoint.host) >> \(settings.credentials.knownHosts)")
+        } else {
+            lines.append("  2. a private https repository needs --token-file; an ssh one, --ssh-key and known-hosts")
+        }
+        lines.append("  3. run it: systemctl enable --now release-agent@NAME (reads /etc/release-agent/NAME.toml),")
+        lines.append("     or release-agent serve --config \(config), or from cron:")
+        lines.append("     * * * * * release-agent poll --config \(config)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// Issue 15, item 3 (only this item and --version so far): `init`.
+@Suite("init")
+struct InitTests {
+    @Test("writes a config that deploys as written, the root 0700, a 0600 secret, the next steps; refuses to overwrite")
+    func scaffold() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let sha = try repo.commit("a")
+        let binary = try Agent.locateBinary()
+        let config = scratch.sub("etc/app.toml")
+        try FileManager.default.createDirectory(atPath: scratch.sub("etc"), withIntermediateDirectories: true)
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
+        let root = scratch.sub("srv/app")
+        let arguments = [
+            "init", "--config", config, "--root", root, "--repo", repo.path, "--build", "echo \"built\" > BUILT",
+            "--shared", ".env,uploads", "--keep-releases", "3", "--refuse-force-push",
+        ]
+        let result = try ShellCommand.run([binary] + arguments, environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("payload URL http://YOUR-HOST:9000/webhook"), "\(result.stdout)")
+        #expect(result.stdout.contains("release-agent poll --config \(config)"))
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        #expect(text.contains("shared = [\".env\", \"uploads\"]"), "\(text)")
+        #expect(text.contains("refuse_force_push = true"), "\(text)")
+        var st = stat()
+        #expect(stat(root + "/.release-agent", &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(stat(root + "/.release-agent/webhook-secret", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let secret = try String(contentsOfFile: root + "/.release-agent/webhook-secret", encoding: .utf8)
+        #expect(result.stdout.contains(secret.trimmingCharacters(in: .whitespacesAndNewlines)))
+
+        // The config deploys as written.
+        try FileManager.default.createDirectory(atPath: root + "/shared/uploads", withIntermediateDirectories: true)
+        try "K=1\n".write(toFile: root + "/shared/.env", atomically: true, encoding: .utf8)
+        let deploy = try ShellCommand.run([binary, "deploy", "--config", config], environment: environment)
+        #expect(deploy.status == 0, "\(deploy.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/releases/\(sha)/BUILT"))
+
+        let again = try ShellCommand.run([binary] + arguments, environment: environment)
+        #expect(again.status == 2)
+        #expect(again.stderr.contains("exists; pass --force"), "\(again.stderr)")
+        let forced = try ShellCommand.run([binary] + arguments + ["--force"], environment: environment)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        // An ssh remote gets the ssh-keyscan line.
+        let ssh = try ShellCommand.run(
+            [binary, "init", "--config", scratch.sub("ssh.toml"), "--root", scratch.sub("ssh-root"), "--repo",
+             "ssh://git@git.example.invalid:2222/app.git"], environment: environment)
+        #expect(ssh.status == 0, "\(ssh.stderr)")
+        #expect(ssh.stdout.contains("ssh-keyscan -p 2222 git.example.invalid >>"), "\(ssh.stdout)")
+    }
+}
