@@ -67,7 +67,9 @@ public struct Deploy {
             let target = fetched.0
             let branchHead = try cache.branchHead(settings.branch)
             let current0 = operation.layout.currentSHA()
-            if let branchHead { cache.headSeen(branchHead, live: current0, source: request.trigger).write(operation.layout) }
+            if let branchHead {
+                cache.headSeen(branchHead, live: current0, source: request.trigger).write(operation.layout)
+            }
             // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
             // the fetch line waits until there is something to do, or the CLI asked.
             let fetchLine = { operation.output.stage("fetch", ContinuousClock.now - fetchStart, fetched.1) }
@@ -110,7 +112,8 @@ public struct Deploy {
             announce()
             if nonFastForward, let current {
                 operation.output.line(
-                    "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)")
+                    "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)"
+                )
             }
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
@@ -162,11 +165,14 @@ public struct Deploy {
         switch verdict {
         case .trusted(let signer):
             operation.output.line("verify   \(target.short) signed by \(signer)")
-            if operation.records.read(target.hex) != nil { try? operation.records.update(target.hex) { $0.signer = signer } }
+            if operation.records.read(target.hex) != nil {
+                try? operation.records.update(target.hex) { $0.signer = signer }
+            }
             return signer
         case .refused(let key, let why):
             let reason = "commit \(target.short) (\(key)): \(why); nothing was checked out"
-            var record = operation.records.read(target.hex)
+            var record =
+                operation.records.read(target.hex)
                 ?? ReleaseRecord(sha: target.hex, state: .failed, log: operation.layout.log(target.hex))
             record.state = .failed
             record.failure = "verify: \(reason)"

@@ -23,17 +23,30 @@ public struct DryRunPlan: Codable, Sendable {
 
     public var text: String {
         var lines = ["dry-run  target \(target.prefix(12)) \((subject ?? "").terminalSafe) (\(asked))"]
-        lines.append("dry-run  live \(live.map { String($0.prefix(12)) } ?? "none")\(alreadyLive ? ": already live, nothing to do" : "")")
+        lines.append(
+            "dry-run  live \(live.map { String($0.prefix(12)) } ?? "none")\(alreadyLive ? ": already live, nothing to do" : "")"
+        )
         if let commits { lines.append("dry-run  \(commits) commit\(commits == 1 ? "" : "s") from live to target") }
         lines += pending.map { "           \($0.terminalSafe)" }
-        if let fastForward, !fastForward { lines.append("dry-run  not a fast-forward of live (a force push or a rollback line)") }
-        if let quarantined { lines.append("dry-run  quarantined: \(quarantined.terminalSafe) (poll and webhooks skip it; deploy would try it)") }
-        if let paused { lines.append("dry-run  paused: \(paused.terminalSafe) (poll and webhooks deploy nothing; deploy would)") }
-        if locked { lines.append("dry-run  another operation holds the lock now (planned from the cache as last fetched)") }
+        if let fastForward, !fastForward {
+            lines.append("dry-run  not a fast-forward of live (a force push or a rollback line)")
+        }
+        if let quarantined {
+            lines.append(
+                "dry-run  quarantined: \(quarantined.terminalSafe) (poll and webhooks skip it; deploy would try it)")
+        }
+        if let paused {
+            lines.append("dry-run  paused: \(paused.terminalSafe) (poll and webhooks deploy nothing; deploy would)")
+        }
+        if locked {
+            lines.append("dry-run  another operation holds the lock now (planned from the cache as last fetched)")
+        }
         if let refusal { lines.append("dry-run  would be refused: \(refusal.terminalSafe)") }
         lines.append("dry-run  build: \(build)")
         lines.append("dry-run  hooks: \(hooks.isEmpty ? "none" : hooks.joined(separator: ", "))")
-        lines.append("dry-run  prune would remove: \(pruned.isEmpty ? "nothing" : pruned.map { String($0.prefix(12)) }.joined(separator: " "))")
+        lines.append(
+            "dry-run  prune would remove: \(pruned.isEmpty ? "nothing" : pruned.map { String($0.prefix(12)) }.joined(separator: " "))"
+        )
         return lines.joined(separator: "\n")
     }
 }
@@ -56,7 +69,8 @@ extension Deploy {
             case .sha(let prefix):
                 asked = "--sha \(prefix)"
                 guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
-                    throw AgentError.usage("commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha")
+                    throw AgentError.usage(
+                        "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha")
                 }
                 target = id
             case .ref(let ref):
@@ -68,7 +82,8 @@ extension Deploy {
         }
         withExtendedLifetime(lock) {}
         guard let target else {
-            throw AgentError.failed("the cache has no \(settings.branch) yet and the lock is held; try again when it frees")
+            throw AgentError.failed(
+                "the cache has no \(settings.branch) yet and the lock is held; try again when it frees")
         }
         let live = layout.currentSHA()
         let record = operation.records.read(target.hex)
@@ -76,7 +91,9 @@ extension Deploy {
         var plan = DryRunPlan(
             target: target.hex, subject: cache.info(target)?.subject, asked: asked, live: live,
             alreadyLive: live == target.hex && ready, locked: lock == nil,
-            build: ready ? "reuse releases/\(target.short), ready on disk" : "check out and build (\(settings.build ?? "no build command"))")
+            build: ready
+                ? "reuse releases/\(target.short), ready on disk"
+                : "check out and build (\(settings.build ?? "no build command"))")
         plan.quarantined = operation.records.quarantine(target.hex)
         plan.paused = PauseState.read(layout)?.text
         if let live, let liveID = CommitID(hex: live), cache.info(liveID) != nil, live != target.hex {

@@ -67,8 +67,9 @@ public final class GitCache {
         }
         let layout = settings.layout
         let live = layout.currentSHA()
-        if FileSystem.exists(layout.cache + "/HEAD"), let cache = try? GitCache(
-            path: layout.cache, remoteURL: url, credentials: settings.credentials), cache.info(head) != nil
+        if FileSystem.exists(layout.cache + "/HEAD"),
+            let cache = try? GitCache(
+                path: layout.cache, remoteURL: url, credentials: settings.credentials), cache.info(head) != nil
         {
             cache.headSeen(head, live: live, source: "status --fetch").write(layout)
         } else {

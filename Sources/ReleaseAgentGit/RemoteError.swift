@@ -41,19 +41,23 @@ struct RemoteError: Error {
             )
         case .unreadable:
             return .failed(
-                "the known-hosts file \(knownHosts) cannot be read, so the ssh host key of \(hostPort) cannot be checked; create it with \(keyscan) > \(knownHosts), or set known-hosts")
+                "the known-hosts file \(knownHosts) cannot be read, so the ssh host key of \(hostPort) cannot be checked; create it with \(keyscan) > \(knownHosts), or set known-hosts"
+            )
         case .unsupported:
             return .failed(
-                "the ssh host key of \(hostPort) is of a type release-agent cannot check against \(knownHosts); use an ed25519, ecdsa or rsa host key")
+                "the ssh host key of \(hostPort) is of a type release-agent cannot check against \(knownHosts); use an ed25519, ecdsa or rsa host key"
+            )
         case nil: break
         }
         if let credentialError { return .failed("authentication to \(url) failed: \(credentialError)") }
         switch (offered, error.klass) {
-        case (.sshKey(let key), _) where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_SSH.rawValue):
+        case (.sshKey(let key), _)
+        where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_SSH.rawValue):
             return .failed(
                 "authentication to \(url) failed: the remote refused ssh-key \(key); add \(key).pub as a deploy key with read access, or set ssh-key to a key it accepts"
             )
-        case (.token(let file), _) where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_HTTP.rawValue):
+        case (.token(let file), _)
+        where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_HTTP.rawValue):
             return .failed(
                 "authentication to \(url) failed: the remote refused the token in token-file \(file) (HTTP 401 or 403; a private repository may answer 404); check that the token is current and can read the repository"
             )
@@ -61,23 +65,28 @@ struct RemoteError: Error {
         }
         if error.code == GIT_EAUTH.rawValue {
             return .failed(
-                "authentication to \(url) failed: the remote asks for credentials; set ssh-key (ssh) or token-file (https)")
+                "authentication to \(url) failed: the remote asks for credentials; set ssh-key (ssh) or token-file (https)"
+            )
         }
         switch error.klass {
         case Int32(GIT_ERROR_NET.rawValue):
             return .failed(reachability(host: host, port: port, url: url))
         case Int32(GIT_ERROR_SSL.rawValue):
             return .failed(
-                "cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates")
+                "cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates"
+            )
         case Int32(GIT_ERROR_HTTP.rawValue):
             return .failed(
-                "cannot fetch from \(url): the server answered with an HTTP error (not found, or it needs a token); check the repo URL, and set token-file for a private repository")
+                "cannot fetch from \(url): the server answered with an HTTP error (not found, or it needs a token); check the repo URL, and set token-file for a private repository"
+            )
         case Int32(GIT_ERROR_SSH.rawValue):
             return .failed(
-                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check the repo setting and the key's access")
+                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check the repo setting and the key's access"
+            )
         default:
             return .failed(
-                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check the repo setting and that the remote is reachable")
+                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check the repo setting and that the remote is reachable"
+            )
         }
     }
 
@@ -89,13 +98,16 @@ struct RemoteError: Error {
         let rc = getaddrinfo(host, String(port), &hints, &result)
         defer { if let result { freeaddrinfo(result) } }
         guard rc == 0, let first = result else {
-            return "cannot fetch from \(url): the host name \(host) does not resolve (DNS); check the repo setting and the resolver"
+            return
+                "cannot fetch from \(url): the host name \(host) does not resolve (DNS); check the repo setting and the resolver"
         }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
         defer { if fd >= 0 { close(fd) } }
         if fd >= 0, connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0, errno == ECONNREFUSED {
-            return "cannot fetch from \(url): nothing accepts connections on \(host):\(port); check the port in the repo setting and that the server runs"
+            return
+                "cannot fetch from \(url): nothing accepts connections on \(host):\(port); check the port in the repo setting and that the server runs"
         }
-        return "cannot fetch from \(url): the connection to \(host):\(port) failed or was cut; check the network and the repo setting"
+        return
+            "cannot fetch from \(url): the connection to \(host):\(port) failed or was cut; check the network and the repo setting"
     }
 }

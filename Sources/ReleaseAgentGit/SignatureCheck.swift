@@ -40,8 +40,10 @@ struct SignatureCheck {
         case (_, true, .gpg), (_, true, .any):
             guard let gpgKeyring else { return .refused(key: "gpg", why: "no gpg-keyring is set") }
             return try gpg(signed.signature, signed.payload, keyring: gpgKeyring)
-        case (true, _, _): return .refused(key: "ssh", why: "an ssh signature, but verify-signatures is \(policy.rawValue)")
-        case (_, true, _): return .refused(key: "gpg", why: "a gpg signature, but verify-signatures is \(policy.rawValue)")
+        case (true, _, _):
+            return .refused(key: "ssh", why: "an ssh signature, but verify-signatures is \(policy.rawValue)")
+        case (_, true, _):
+            return .refused(key: "gpg", why: "a gpg signature, but verify-signatures is \(policy.rawValue)")
         default: return .refused(key: "unknown", why: "a signature of a kind release-agent does not know")
         }
     }
@@ -50,8 +52,10 @@ struct SignatureCheck {
         let files = try write(signature, payload)
         defer { files.forEach { unlink($0) } }
         let keygen = "/usr/bin/ssh-keygen"
-        let fingerprint = try Tool.run([keygen, "-Y", "check-novalidate", "-n", "git", "-s", files[0]], input: files[1])
-        let key = fingerprint.stdout.components(separatedBy: " ").first { $0.hasPrefix("SHA256:") }?
+        let fingerprint = try Tool.run(
+            [keygen, "-Y", "check-novalidate", "-n", "git", "-s", files[0]], input: files[1])
+        let key =
+            fingerprint.stdout.components(separatedBy: " ").first { $0.hasPrefix("SHA256:") }?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "an unreadable ssh key"
         guard fingerprint.status == 0 else { return .refused(key: key, why: "the signature does not match the commit") }
         // Validity bounds in the file are judged at the committer's time, as git does.
@@ -70,19 +74,30 @@ struct SignatureCheck {
         }
         guard let principal = try principals(at: time) else {
             // Known at some other time: the key's validity in the file excludes the commit's time.
-            let probes: [Int64] = [86400 * 365, 946_684_800, 1_577_836_800, Int64(Date().timeIntervalSince1970), 4_102_444_800]
+            let probes: [Int64] = [
+                86400 * 365, 946_684_800, 1_577_836_800, Int64(Date().timeIntervalSince1970), 4_102_444_800,
+            ]
             if let known = try probes.lazy.compactMap({ try principals(at: $0) }).first {
                 return .refused(
-                    key: key, why: "allowed-signers does not accept it for \(known) at the commit's time (expired or not yet valid)")
+                    key: key,
+                    why:
+                        "allowed-signers does not accept it for \(known) at the commit's time (expired or not yet valid)"
+                )
             }
             return .refused(key: key, why: "the key is not in allowed-signers \(allowed)")
         }
         let verified = try Tool.run(
-            [keygen, "-Y", "verify", "-f", allowed, "-I", principal, "-n", "git", "-s", files[0], "-O", "verify-time=\(stamp(time))"],
+            [
+                keygen, "-Y", "verify", "-f", allowed, "-I", principal, "-n", "git", "-s", files[0], "-O",
+                "verify-time=\(stamp(time))",
+            ],
             input: files[1])
         guard verified.status == 0 else {
             return .refused(
-                key: key, why: "allowed-signers does not accept it for \(principal) at the commit's time (expired or not yet valid)")
+                key: key,
+                why:
+                    "allowed-signers does not accept it for \(principal) at the commit's time (expired or not yet valid)"
+            )
         }
         return .trusted(signer: "ssh \(key) (\(principal))")
     }
@@ -98,8 +113,12 @@ struct SignatureCheck {
         if let missing = status.first(where: { $0.count > 2 && $0[1] == "NO_PUBKEY" }) {
             return .refused(key: "gpg \(missing[2])", why: "the key is not in gpg-keyring \(keyring)")
         }
-        if let bad = status.first(where: { $0.count > 2 && ($0[1] == "BADSIG" || $0[1] == "EXPKEYSIG" || $0[1] == "REVKEYSIG") }) {
-            return .refused(key: "gpg \(bad[2])", why: bad[1] == "BADSIG" ? "the signature does not match the commit" : "the key is expired or revoked")
+        if let bad = status.first(where: {
+            $0.count > 2 && ($0[1] == "BADSIG" || $0[1] == "EXPKEYSIG" || $0[1] == "REVKEYSIG")
+        }) {
+            return .refused(
+                key: "gpg \(bad[2])",
+                why: bad[1] == "BADSIG" ? "the signature does not match the commit" : "the key is expired or revoked")
         }
         return .refused(key: "gpg", why: "gpgv could not verify it (exit \(result.status))")
     }

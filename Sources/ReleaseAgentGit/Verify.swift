@@ -49,7 +49,8 @@ public struct Verify {
         let repository = try Repository.openOrCreateBare(at: layout.cache)
         let plan: TreeWriter.Plan
         do { plan = try TreeWriter.plan(repository: repository, commit: id) } catch {
-            throw AgentError.failed("\(sha.prefix(12)) is not in the cache \(layout.cache); deploy it again to fetch it")
+            throw AgentError.failed(
+                "\(sha.prefix(12)) is not in the cache \(layout.cache); deploy it again to fetch it")
         }
         var report = DriftReport(sha: sha)
         func isOwn(_ path: String) -> Bool {
@@ -114,7 +115,11 @@ extension Verify {
                     pending.append(path)
                 } else if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
                     var st = stat()
-                    if lstat(root + "/" + path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { pending.append(path) } else { result.append(path) }
+                    if lstat(root + "/" + path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+                        pending.append(path)
+                    } else {
+                        result.append(path)
+                    }
                 } else {
                     result.append(path)
                 }

@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import ReleaseAgent
 import ServiceLifecycle
 import Synchronization
-import NIOCore
 
 public struct ServeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(commandName: "serve", abstract: CommandText.serve)
@@ -35,14 +35,16 @@ public struct ServeCommand: AsyncParsableCommand {
             let directory = (pidFile as NSString).deletingLastPathComponent
             guard FileSystem.isDirectory(directory.isEmpty ? "." : directory) else {
                 throw AgentError.usage(
-                    "pid-file \(pidFile): the directory \(directory) does not exist; create it or point pid-file elsewhere")
+                    "pid-file \(pidFile): the directory \(directory) does not exist; create it or point pid-file elsewhere"
+                )
             }
         }
         let hangup = Self.onSIGHUP { Task { await queue.trigger("sighup") } }
         defer { hangup.cancel() }
 
         let http = try HTTPService.make(
-            router: server.router(), host: listen.host, port: listen.port(slot: nil), idleTimeout: WebhookServer.idleTimeout, logger: logger
+            router: server.router(), host: listen.host, port: listen.port(slot: nil),
+            idleTimeout: WebhookServer.idleTimeout, logger: logger
         ) { channel in
             let address = channel.localAddress.map { "\($0)" } ?? listen.description
             if let pidFile = resolved.pidFile {

@@ -30,14 +30,17 @@ struct CorePromiseTests {
             let bad = try repo.commit("bad \(round)")
             let status = scratch.sub("status-\(round)")
             let command =
-                Self.line(agent, "deploy", ["--hooks-dir", hooks, "--health-tcp", "127.0.0.1:1", "--health-timeout", "1s"])
+                Self.line(
+                    agent, "deploy", ["--hooks-dir", hooks, "--health-tcp", "127.0.0.1:1", "--health-timeout", "1s"])
             // head exits after one line; every later write of the agent meets a closed pipe.
             let script = "\"$@\" 2>&1 | head -n 1 >/dev/null; echo ${PIPESTATUS[0]} > \(status)"
             let result = try ShellCommand.run(
                 ["/bin/bash", "-c", script, "bash"] + command, environment: agent.environment, timeout: 120)
             #expect(result.status == 0)
-            let code = try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-            #expect(code == "1", "round \(round): the agent exited \(code), not 1 (132 is the SIGILL of a failed write)")
+            let code = try String(contentsOfFile: status, encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
+            #expect(
+                code == "1", "round \(round): the agent exited \(code), not 1 (132 is the SIGILL of a failed write)")
             #expect(agent.currentSHA == good, "round \(round)")
             #expect(agent.recordState(bad) == "failed", "round \(round)")
             let last = try agent.historyEvents().last
@@ -77,7 +80,9 @@ struct CorePromiseTests {
     func killDuringActivateUnhealthy() throws {
         let scratch = Scratch()
         let (agent, good, bad) = try killDuringActivate(scratch)
-        let health = ["--hooks-dir", scratch.sub("hooks"), "--health-tcp", "127.0.0.1:\(freePort())", "--health-timeout", "1s"]
+        let health = [
+            "--hooks-dir", scratch.sub("hooks"), "--health-tcp", "127.0.0.1:\(freePort())", "--health-timeout", "1s",
+        ]
         let poll = try agent.run("poll", health)
         #expect(poll.stderr.contains("interrupted during activation"), "\(poll.stderr)")
         #expect(agent.currentSHA == good, "\(poll.stderr)")
@@ -153,12 +158,19 @@ struct CorePromiseTests {
         let slotFile = agent.root + "/.release-agent/slot.json"
         let live = try String(contentsOfFile: slotFile, encoding: .utf8)
         let b = try repo.commit("b")
-        for (label, content) in [("missing", nil), ("garbage", "{\"port\": "), ("another port", "{\"port\": 1, \"sha\": \"\(a)\"}")]
-        {
-            if let content { try content.write(toFile: slotFile, atomically: true, encoding: .utf8) } else { unlink(slotFile) }
+        for (label, content) in [
+            ("missing", nil), ("garbage", "{\"port\": "), ("another port", "{\"port\": 1, \"sha\": \"\(a)\"}"),
+        ] {
+            if let content {
+                try content.write(toFile: slotFile, atomically: true, encoding: .utf8)
+            } else {
+                unlink(slotFile)
+            }
             let result = try agent.run("deploy", arguments)
             #expect(result.status == 1, "\(label)")
-            #expect(result.stderr.contains(slotFile) && result.stderr.contains("will not guess"), "\(label): \(result.stderr)")
+            #expect(
+                result.stderr.contains(slotFile) && result.stderr.contains("will not guess"),
+                "\(label): \(result.stderr)")
             #expect(agent.currentSHA == a, "\(label)")
             #expect(!agent.releaseDirs().contains(b), "\(label): built anyway")
             #expect(agent.recordState(a) == "active", "\(label)")

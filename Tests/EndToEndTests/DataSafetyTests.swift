@@ -85,7 +85,8 @@ struct DataSafetyTests {
         let ok = try agent.run("deploy", ["--shared", "config/app.env"])
         #expect(ok.status == 0, "\(ok.stderr)")
         let sha = try #require(agent.currentSHA)
-        #expect(try String(contentsOfFile: "\(agent.root)/releases/\(sha)/config/app.env", encoding: .utf8) == "SECRET=1\n")
+        #expect(
+            try String(contentsOfFile: "\(agent.root)/releases/\(sha)/config/app.env", encoding: .utf8) == "SECRET=1\n")
         #expect(try String(contentsOfFile: config + "/app.env", encoding: .utf8) == "SECRET=1\n")
     }
 
@@ -101,11 +102,13 @@ struct DataSafetyTests {
         try FileManager.default.createDirectory(atPath: outside + "/dir", withIntermediateDirectories: true)
         try "precious\n".write(toFile: outside + "/file", atomically: true, encoding: .utf8)
         try "precious\n".write(toFile: outside + "/dir/app.env", atomically: true, encoding: .utf8)
-        try FileManager.default.createDirectory(atPath: agent.root + "/shared/config", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: agent.root + "/shared/config", withIntermediateDirectories: true)
         try "shared\n".write(toFile: agent.root + "/shared/config/app.env", atomically: true, encoding: .utf8)
 
         try repo.git("rm", "-q", "REVISION")
-        try FileManager.default.createSymbolicLink(atPath: repo.path + "/REVISION", withDestinationPath: outside + "/file")
+        try FileManager.default.createSymbolicLink(
+            atPath: repo.path + "/REVISION", withDestinationPath: outside + "/file")
         let revision = try repo.commit("revision link")
         let first = try agent.run("deploy")
         #expect(first.status == 1)

@@ -5,7 +5,8 @@ import Testing
 /// Issue 13, item 2: `deploy --dry-run`.
 @Suite("deploy --dry-run")
 struct DryRunTests {
-    @Test("says the target, the commits, the build, the hooks and what prune would remove; changes nothing but the cache")
+    @Test(
+        "says the target, the commits, the build, the hooks and what prune would remove; changes nothing but the cache")
     func plan() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))

@@ -34,20 +34,30 @@ struct FailurePathTests {
         try prepare(agent)
         let bad = try repo.commit("bad", files: files)
         let result = try agent.run("deploy", (badArguments ?? arguments) + ["--hooks-dir", hookDir])
-        let hookStages = ((try? String(contentsOfFile: stages, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        let hookStages = ((try? String(contentsOfFile: stages, encoding: .utf8)) ?? "").split(separator: "\n").map(
+            String.init)
         let last = try agent.historyEvents().last
-        return (agent, good, bad, Outcome(status: result.status, stderr: result.stderr, record: agent.record(bad), last: last, hookStages: hookStages))
+        return (
+            agent, good, bad,
+            Outcome(
+                status: result.status, stderr: result.stderr, record: agent.record(bad), last: last,
+                hookStages: hookStages)
+        )
     }
 
-    private func check(_ agent: Agent, good: String?, bad: String, _ outcome: Outcome, stage: String, quarantined: Bool) {
+    private func check(_ agent: Agent, good: String?, bad: String, _ outcome: Outcome, stage: String, quarantined: Bool)
+    {
         #expect(outcome.status == 1, "\(stage): \(outcome.stderr)")
         let errorLine = outcome.stderr.split(separator: "\n").last.map(String.init) ?? ""
-        #expect(errorLine.hasPrefix("Error: deploy of \(bad.prefix(12)) failed at \(stage)"), "\(stage): \(outcome.stderr)")
+        #expect(
+            errorLine.hasPrefix("Error: deploy of \(bad.prefix(12)) failed at \(stage)"), "\(stage): \(outcome.stderr)")
         #expect(agent.currentSHA == good, "\(stage): current moved")
         #expect(outcome.last?["sha"] as? String == bad && outcome.last?["result"] as? String == "failed", "\(stage)")
         #expect(outcome.last?["stage"] as? String == stage, "\(stage): history stage \(outcome.last?["stage"] ?? "-")")
         #expect(outcome.hookStages == [stage], "\(stage): on-failure saw \(outcome.hookStages)")
-        #expect((outcome.record?["quarantine"] != nil) == quarantined, "\(stage): quarantine \(outcome.record?["quarantine"] ?? "none")")
+        #expect(
+            (outcome.record?["quarantine"] != nil) == quarantined,
+            "\(stage): quarantine \(outcome.record?["quarantine"] ?? "none")")
     }
 
     @Test("checkout, build, activate and health failures")
@@ -82,8 +92,11 @@ struct FailurePathTests {
             "--strategy", "blue-green", "--slots", "\(slots[0]),\(slots[1])", "--health-tcp", "127.0.0.1:{port}",
             "--health-timeout", "5s",
         ]
-        let listeners = ["#!/bin/sh\n[ -e FAIL ] && exit 1\n(exec python3 -c \"import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('127.0.0.1',$RELEASE_PORT)); s.listen(); time.sleep(60)\" &) \necho $! > \"$DEPLOY_ROOT/app-$RELEASE_PORT.pid\"\n"]
-        let stop = "#!/bin/sh\npkill -f \"'127.0.0.1',$STOP_PORT\" || true\necho $STOP_PORT >> \"$DEPLOY_ROOT/stopped\"\n"
+        let listeners = [
+            "#!/bin/sh\n[ -e FAIL ] && exit 1\n(exec python3 -c \"import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('127.0.0.1',$RELEASE_PORT)); s.listen(); time.sleep(60)\" &) \necho $! > \"$DEPLOY_ROOT/app-$RELEASE_PORT.pid\"\n"
+        ]
+        let stop =
+            "#!/bin/sh\npkill -f \"'127.0.0.1',$STOP_PORT\" || true\necho $STOP_PORT >> \"$DEPLOY_ROOT/stopped\"\n"
         let scratch = Scratch()
         let (agent, good, bad, outcome) = try run(
             scratch, files: ["FAIL": "1"], arguments: blueGreen, hooks: ["start": listeners[0], "stop": stop])

@@ -33,7 +33,11 @@ struct HTTPEdgeTests {
         // A transfer coding the server does not implement.
         let gzip = try RawHTTP.exchange(
             port: port,
-            [raw("POST /webhook HTTP/1.1\r\n\(close)X-GitHub-Event: ping\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n")])
+            [
+                raw(
+                    "POST /webhook HTTP/1.1\r\n\(close)X-GitHub-Event: ping\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"
+                )
+            ])
         #expect(gzip.status == 501, "\(gzip.raw.prefix(200))")
         // HTTP/1.1 without Host.
         let noHost = try RawHTTP.exchange(port: port, [raw("GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")])

@@ -44,8 +44,10 @@ struct HistoryScaleTests {
         #expect(try agent.run("rollback").status == 0)
         #expect(agent.currentSHA == a)
         // /metrics' counts come from totals.json, rebuilt from the whole history once.
-        let totals = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: agent.root + "/.release-agent/totals.json"))) as? [String: Any]
+        let totals =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: agent.root + "/.release-agent/totals.json")))
+            as? [String: Any]
         #expect(totals?["deploysFailed"] as? Int == count)
         #expect(totals?["deploysOK"] as? Int == 3)
         #expect(totals?["rollbacksOK"] as? Int == 2)

@@ -46,8 +46,10 @@ struct InitTests {
         #expect(forced.status == 0, "\(forced.stderr)")
         // An ssh remote gets the ssh-keyscan line.
         let ssh = try ShellCommand.run(
-            [binary, "init", "--config", scratch.sub("ssh.toml"), "--root", scratch.sub("ssh-root"), "--repo",
-             "ssh://git@git.example.invalid:2222/app.git"], environment: environment)
+            [
+                binary, "init", "--config", scratch.sub("ssh.toml"), "--root", scratch.sub("ssh-root"), "--repo",
+                "ssh://git@git.example.invalid:2222/app.git",
+            ], environment: environment)
         #expect(ssh.status == 0, "\(ssh.stderr)")
         #expect(ssh.stdout.contains("ssh-keyscan -p 2222 git.example.invalid >>"), "\(ssh.stdout)")
     }

@@ -119,7 +119,8 @@ struct ModelTests {
                 let result = try agent.run("poll", build)
                 guard let head = model.head else { continue }
                 if head == model.current || model.quarantined.contains(head) {
-                    #expect(result.status == 0 && result.stderr.isEmpty, "\(label) poll should be silent: \(result.stderr)")
+                    #expect(
+                        result.status == 0 && result.stderr.isEmpty, "\(label) poll should be silent: \(result.stderr)")
                 } else if model.bad.contains(head) {
                     #expect(result.status == 1, "\(label) poll of a bad head: \(result.stderr)")
                     model.quarantined.insert(head)
@@ -130,7 +131,8 @@ struct ModelTests {
             }
             #expect(agent.currentSHA == model.current, "\(label): current")
             if let current = agent.currentSHA {
-                #expect(agent.recordState(current) == "active", "\(label): current is \(agent.recordState(current) ?? "?")")
+                #expect(
+                    agent.recordState(current) == "active", "\(label): current is \(agent.recordState(current) ?? "?")")
                 #expect(FileManager.default.fileExists(atPath: "\(agent.root)/releases/\(current)/REVISION"))
             }
         }

@@ -21,7 +21,8 @@ struct OperatorTruthTests {
         let a = try #require(agent.currentSHA)
         #expect(agent.releaseDirs() == [a])
         // A checkout the commit broke is removed at once and quarantined: status lists it.
-        try FileManager.default.createSymbolicLink(atPath: repo.path + "/REVISION", withDestinationPath: "/etc/hostname")
+        try FileManager.default.createSymbolicLink(
+            atPath: repo.path + "/REVISION", withDestinationPath: "/etc/hostname")
         let bad = try repo.commit("revision link")
         #expect(try agent.run("deploy", ["--shared", ".env"]).status == 1)
         #expect(!agent.releaseDirs().contains(bad))
@@ -111,7 +112,10 @@ struct OperatorTruthTests {
                 "--hooks-dir", scratch.sub("hooks"), "--health-tcp", "127.0.0.1:\(port)", "--health-timeout", "6s",
                 "--health-interval", "4s",
             ])
-        if let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+        if let pid = Int32(
+            (try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? "")
+        {
             kill(pid, SIGKILL)
         }
         _ = try? ShellCommand.run(["/usr/bin/pkill", "-f", "127.0.0.1',\(port)"])
@@ -180,13 +184,15 @@ struct OperatorTruthTests {
             agent: agent, arguments: ["--allow-unsigned", "--poll-interval", "0", "--pid-file", pidFile])
         #expect(eventually(timeout: 10) { FileManager.default.fileExists(atPath: pidFile) })
         let second = try agent.run(
-            "serve", ["--allow-unsigned", "--poll-interval", "0", "--pid-file", pidFile, "--listen", "127.0.0.1:\(serve.port)"],
+            "serve",
+            ["--allow-unsigned", "--poll-interval", "0", "--pid-file", pidFile, "--listen", "127.0.0.1:\(serve.port)"],
             timeout: 30)
         #expect(second.status == 2, "\(second.stderr)")
         #expect(second.stderr.contains("listen 127.0.0.1:\(serve.port) is in use"), "\(second.stderr)")
         #expect(try String(contentsOfFile: pidFile, encoding: .utf8) == "\(serve.running.pid)\n")
         let nowhere = try agent.run(
-            "serve", ["--allow-unsigned", "--pid-file", scratch.sub("missing/dir/serve.pid"), "--listen", "127.0.0.1:0"],
+            "serve",
+            ["--allow-unsigned", "--pid-file", scratch.sub("missing/dir/serve.pid"), "--listen", "127.0.0.1:0"],
             timeout: 30)
         #expect(nowhere.status == 2)
         #expect(nowhere.stderr.contains("does not exist"), "\(nowhere.stderr)")
@@ -202,7 +208,8 @@ struct RootResolvedTests {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))
         try FileManager.default.createDirectory(atPath: scratch.sub("real/root"), withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: scratch.sub("link"), withDestinationPath: scratch.sub("real"))
+        try FileManager.default.createSymbolicLink(
+            atPath: scratch.sub("link"), withDestinationPath: scratch.sub("real"))
         try repo.commit("a")
         let agent = try Agent(root: scratch.sub("link/root"), repo: repo.path)
         let seen = scratch.sub("seen")

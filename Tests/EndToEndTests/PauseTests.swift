@@ -38,7 +38,9 @@ struct PauseTests {
         #expect(try agent.run("resume").stdout.contains("not paused"))
     }
 
-    @Test("serve: a push while paused is answered 202 ignored and deployed at once on resume; healthz and metrics say paused")
+    @Test(
+        "serve: a push while paused is answered 202 ignored and deployed at once on resume; healthz and metrics say paused"
+    )
     func serve() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))
@@ -52,7 +54,9 @@ struct PauseTests {
         #expect(try agent.run("pause", ["--reason", "window"]).status == 0)
         let b = try repo.commit("b")
         let body = try JSONSerialization.data(withJSONObject: ["ref": "refs/heads/main", "after": b])
-        let headers = ["X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json"]
+        let headers = [
+            "X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json",
+        ]
         let reply = try TestHTTP.send("POST", serve.base + "/webhook", headers: headers, body: body)
         #expect(reply.status == 202)
         #expect(reply.body.contains(#""ignored":"paused: window""#), "\(reply.body)")
@@ -66,7 +70,9 @@ struct PauseTests {
         let c = try repo.commit("c")
         let again = try TestHTTP.send(
             "POST", serve.base + "/webhook",
-            headers: ["X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json"],
+            headers: [
+                "X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json",
+            ],
             body: body)
         #expect(again.status == 202)
         usleep(300_000)

@@ -36,7 +36,8 @@ struct PermissionTests {
                 environment: environment, directory: home, timeout: 120)
         }
         let build = [
-            "--keep-releases", "1", "--build", "mkdir -p assets/deep && echo built > assets/deep/file && chmod -R a-w .",
+            "--keep-releases", "1", "--build",
+            "mkdir -p assets/deep && echo built > assets/deep/file && chmod -R a-w .",
         ]
         var shas: [String] = []
         for n in 1...4 {
@@ -58,7 +59,8 @@ struct PermissionTests {
         #expect(!FileManager.default.fileExists(atPath: "\(root)/.release-agent/releases/\(shas[0]).json"))
         #expect(
             eventually(timeout: 30) {
-                ((try? FileManager.default.contentsOfDirectory(atPath: root + "/.release-agent/trash")) ?? ["?"]).isEmpty
+                ((try? FileManager.default.contentsOfDirectory(atPath: root + "/.release-agent/trash")) ?? ["?"])
+                    .isEmpty
             }, "the trash did not empty")
         let back = try run(["rollback"])
         #expect(back.status == 0, "\(back.stderr)")

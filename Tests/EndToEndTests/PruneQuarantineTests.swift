@@ -60,7 +60,9 @@ struct PruneQuarantineTests {
             for command in ["rollback", "status", "history", "prune", "poll", "deploy"] {
                 let result = try ShellCommand.run([binary, command, "--help"])
                 #expect(result.status == 0)
-                #expect(result.stdout.contains("USAGE: release-agent \(command)"), "\(binary) \(command): \(result.stdout.prefix(200))")
+                #expect(
+                    result.stdout.contains("USAGE: release-agent \(command)"),
+                    "\(binary) \(command): \(result.stdout.prefix(200))")
             }
         }
     }

@@ -57,7 +57,8 @@ struct SettingsTableTests {
         for (setting, values) in Self.bad {
             for value in values {
                 let variable = "RELEASE_AGENT_" + setting.uppercased().replacingOccurrences(of: "-", with: "_")
-                let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+                let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(
+                    of: "\"", with: "\\\"")
                 try "\(setting.replacingOccurrences(of: "-", with: "_")) = \"\(escaped)\"\n".write(
                     toFile: config, atomically: true, encoding: .utf8)
                 var sources: [(String, [String], [String: String])] = [
@@ -65,9 +66,12 @@ struct SettingsTableTests {
                 ]
                 // The harness passes --repo itself, and a flag wins over the other two sources.
                 if setting == "repo" { sources = [] }
-                if !Self.flagOnly.contains(setting) { sources.insert(("--\(setting)", ["--\(setting)=\(value)"], [:]), at: 0) }
+                if !Self.flagOnly.contains(setting) {
+                    sources.insert(("--\(setting)", ["--\(setting)=\(value)"], [:]), at: 0)
+                }
                 for (origin, arguments, environment) in sources {
-                    for command in ["deploy", "poll", "rollback", "serve"] where !(setting == "repo" && command == "rollback") {
+                    for command in ["deploy", "poll", "rollback", "serve"]
+                    where !(setting == "repo" && command == "rollback") {
                         var run = agent
                         run.environment.merge(environment) { $1 }
                         let extra = command == "serve" ? ["--allow-unsigned", "--listen", "127.0.0.1:0"] : []

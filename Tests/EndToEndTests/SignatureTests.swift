@@ -22,12 +22,17 @@ struct SignatureTests {
     private func signed(_ repo: GitFixture, _ message: String, key: String? = nil) throws -> String {
         try repo.git("add", "-A")
         var arguments = ["commit", "-q", "--allow-empty", "-m", message]
-        if let key { arguments = ["-c", "user.signingkey=\(key)"] + arguments + ["-S"] } else { arguments.append("-S") }
+        if let key {
+            arguments = ["-c", "user.signingkey=\(key)"] + arguments + ["-S"]
+        } else {
+            arguments.append("-S")
+        }
         try repo.gitArgs(arguments)
         return try repo.git("rev-parse", "HEAD")
     }
 
-    @Test("ssh: a trusted signature deploys; unsigned, another key, a re-hashed payload and an expired principal refuse")
+    @Test(
+        "ssh: a trusted signature deploys; unsigned, another key, a re-hashed payload and an expired principal refuse")
     func sshSignatures() throws {
         let scratch = Scratch()
         let (repo, _, allowed) = try sshRepo(scratch)
@@ -96,7 +101,9 @@ struct SignatureTests {
         var environment = ProcessInfo.processInfo.environment
         environment["GNUPGHOME"] = home
         func gpg(_ arguments: [String]) throws -> CommandResult {
-            let result = try ShellCommand.run(["/usr/bin/gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""] + arguments, environment: environment)
+            let result = try ShellCommand.run(
+                ["/usr/bin/gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""] + arguments,
+                environment: environment)
             #expect(result.status == 0, "gpg \(arguments): \(result.stderr)")
             return result
         }

@@ -5,7 +5,9 @@ import Testing
 /// Issue 13, item 3: is the server on what the branch says?
 @Suite("status: out of sync with the branch", .serialized)
 struct SyncStatusTests {
-    @Test("behind by N with the pending subjects; up to date; not on the branch after a force push; status --fetch; metrics")
+    @Test(
+        "behind by N with the pending subjects; up to date; not on the branch after a force push; status --fetch; metrics"
+    )
     func outOfSync() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))

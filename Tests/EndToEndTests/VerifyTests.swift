@@ -5,7 +5,9 @@ import Testing
 /// Issue 13, item 4: `verify`, the drift check.
 @Suite("verify: the live release against its commit")
 struct VerifyTests {
-    @Test("no drift: exit 0; edits, deletions, mode and type changes: exit 1, listed; build output counted; shared and REVISION not drift")
+    @Test(
+        "no drift: exit 0; edits, deletions, mode and type changes: exit 1, listed; build output counted; shared and REVISION not drift"
+    )
     func drift() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))

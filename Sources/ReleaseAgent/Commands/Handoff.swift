@@ -101,7 +101,9 @@ struct PollCommand: ParsableCommand {
         let check = PollCheck(
             operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json)))
         if let head = try check.remote().localHead {
-            if !PauseState.isPaused(resolved.layout) { HeadSeen.sawHead(head.hex, source: "poll", layout: resolved.layout) }
+            if !PauseState.isPaused(resolved.layout) {
+                HeadSeen.sawHead(head.hex, source: "poll", layout: resolved.layout)
+            }
             if check.verdict(head: head, force: force) != .new { return }
         }
         Handoff.exec(Array(CommandLine.arguments.dropFirst()))

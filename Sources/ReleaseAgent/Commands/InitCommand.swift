@@ -74,8 +74,9 @@ package struct InitCommand: ParsableCommand {
             "  1. GitHub webhook (Settings > Webhooks): payload URL http://YOUR-HOST:\(settings.listen.port(slot: nil))/webhook,",
             "     content type application/json, secret \(secret) (in \(secretFile)), event: push",
         ]
-        if let endpoint = RemoteURL.endpoint(settings.repo ?? ""), (settings.repo ?? "").hasPrefix("ssh://")
-            || RemoteURL.isSCPLike(settings.repo ?? "")
+        if let endpoint = RemoteURL.endpoint(settings.repo ?? ""),
+            (settings.repo ?? "").hasPrefix("ssh://")
+                || RemoteURL.isSCPLike(settings.repo ?? "")
         {
             let port = endpoint.port == 22 ? "" : " -p \(endpoint.port)"
             lines.append("  2. trust the ssh host key, after checking it out of band:")

@@ -4,7 +4,8 @@ import Foundation
 /// `pause [--reason TEXT]`: poll and webhooks deploy nothing until `resume`.
 package struct PauseCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
-        commandName: "pause", abstract: "Stop poll and webhooks from deploying until resume (deploy and rollback still work).")
+        commandName: "pause",
+        abstract: "Stop poll and webhooks from deploying until resume (deploy and rollback still work).")
 
     @OptionGroup var settings: SettingsOptions
     @Option(help: "Why, for status and /healthz.") var reason: String = "paused"
@@ -25,7 +26,8 @@ package struct PauseCommand: ParsableCommand {
 /// newest head at once; otherwise the next poll does.
 package struct ResumeCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
-        commandName: "resume", abstract: "Lift a pause: the newest head is deployed at once by serve, else at the next poll.")
+        commandName: "resume",
+        abstract: "Lift a pause: the newest head is deployed at once by serve, else at the next poll.")
 
     @OptionGroup var settings: SettingsOptions
 

@@ -75,9 +75,10 @@ public struct SettingsOptions: ParsableArguments {
     }
 
     /// Every setting's name, from the options above.
-    static let names: Set<String> = Set(Mirror(reflecting: SettingsOptions()).children.compactMap { child in
-        child.label.flatMap(settingName)
-    })
+    static let names: Set<String> = Set(
+        Mirror(reflecting: SettingsOptions()).children.compactMap { child in
+            child.label.flatMap(settingName)
+        })
 
     /// Flags, then environment, then the config file; checked before anything touches the disk.
     public func resolve() throws -> Settings { try Self.resolve(flags: flagValues, configFlag: config) }

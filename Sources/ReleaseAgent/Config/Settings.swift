@@ -84,14 +84,17 @@ public struct Settings: Sendable {
         }
         for path in shared
         where path.hasPrefix("/") || path.isEmpty
-            || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: { [".", "..", ""].contains($0) })
+            || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: {
+                [".", "..", ""].contains($0)
+            })
         {
             throw AgentError.usage(
                 "shared path '\(path)' (\(reader.origin("shared"))) must be a plain relative path inside the release (no leading /, no '.', '..' or empty parts); fix shared"
             )
         }
         for (index, outer) in shared.enumerated() {
-            for inner in shared[(index + 1)...] where outer == inner || inner.hasPrefix(outer + "/") || outer.hasPrefix(inner + "/") {
+            for inner in shared[(index + 1)...]
+            where outer == inner || inner.hasPrefix(outer + "/") || outer.hasPrefix(inner + "/") {
                 throw AgentError.usage(
                     "shared paths '\(outer)' and '\(inner)' (\(reader.origin("shared"))) overlap: one lies inside the other, so linking one would replace the other's file in ROOT/shared; list only the outer one"
                 )
@@ -132,7 +135,8 @@ public struct Settings: Sendable {
         }
         if strategy == .blueGreen && (slots.count != 2 || slots[0] == slots[1]) {
             throw AgentError.usage(
-                "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000")
+                "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000"
+            )
         }
         hooksDir = try reader.path("hooks-dir") ?? root + "/hooks"
         hookTimeout = try reader.duration("hook-timeout") ?? hookTimeout
@@ -191,10 +195,12 @@ public struct Settings: Sendable {
         for (name, path, required) in needs {
             if required && path == nil {
                 throw AgentError.usage(
-                    "verify-signatures \(verifySignatures.rawValue) (\(reader.origin("verify-signatures"))) needs \(name); set it to the file of trusted keys")
+                    "verify-signatures \(verifySignatures.rawValue) (\(reader.origin("verify-signatures"))) needs \(name); set it to the file of trusted keys"
+                )
             }
             if let path, !FileManager.default.isReadableFile(atPath: path) {
-                throw AgentError.usage("\(name) \(path) (\(reader.origin(name))) cannot be read; check the path and its permissions")
+                throw AgentError.usage(
+                    "\(name) \(path) (\(reader.origin(name))) cannot be read; check the path and its permissions")
             }
         }
         if verifySignatures == .any && allowedSigners == nil && gpgKeyring == nil {

@@ -151,8 +151,7 @@ package struct Activation {
         marker.livePort = livePort
         let ports = ["RELEASE_PORT": String(candidate), "PREVIOUS_PORT": livePort.map(String.init) ?? ""]
 
-        if let outcome = try hooks.run(.start, sha: sha, previous: marker.previous, extra: ports), !outcome.succeeded
-        {
+        if let outcome = try hooks.run(.start, sha: sha, previous: marker.previous, extra: ports), !outcome.succeeded {
             stopCandidate(marker)
             if outcome == .cancelled {
                 // A shutdown is nobody's fault: the release stays ready, deployable later.
@@ -214,7 +213,9 @@ package struct Activation {
             try SlotState(port: livePort, sha: previous).write(layout)
             _ = try? hooks.run(
                 .activate, sha: previous, previous: marker.sha,
-                extra: ["RELEASE_PORT": String(livePort), "PREVIOUS_PORT": marker.candidatePort.map(String.init) ?? ""],
+                extra: [
+                    "RELEASE_PORT": String(livePort), "PREVIOUS_PORT": marker.candidatePort.map(String.init) ?? "",
+                ],
                 cancellable: false)
         } else {
             unlink(layout.current)

@@ -60,11 +60,15 @@ public struct HeadSeen: Codable, Sendable, Equatable {
         let head = "head \(sha.prefix(7)), seen \(ago) ago by \(source)"
         guard let live else { return "nothing is live; \(branch) is at \(sha.prefix(7)) (\(head))" }
         if live == sha { return "up to date with \(branch) (\(head))" }
-        guard self.live == live else { return "live differs from \(branch) (\(head)); the count is from before the last change" }
+        guard self.live == live else {
+            return "live differs from \(branch) (\(head)); the count is from before the last change"
+        }
         if liveOnBranch == false {
             return "live \(live.prefix(7)) is not on \(branch) (a rollback or a force push; \(head))"
         }
-        guard let behind else { return "live is behind \(branch) (\(head); the next fetch by deploy or poll counts the commits)" }
+        guard let behind else {
+            return "live is behind \(branch) (\(head); the next fetch by deploy or poll counts the commits)"
+        }
         return "live is \(behind) commit\(behind == 1 ? "" : "s") behind \(branch) (\(head))"
     }
 

@@ -16,12 +16,14 @@ package struct SharedLinks {
         try dir.clear("REVISION", refusing: "release-agent writes the commit id there")
         let fd = openat(dir.fd, "REVISION", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw AgentError.environment("cannot write \(release)/REVISION: \(FileSystem.errnoText()); check free space")
+            throw AgentError.environment(
+                "cannot write \(release)/REVISION: \(FileSystem.errnoText()); check free space")
         }
         defer { Foundation.close(fd) }
         let bytes = Array((sha + "\n").utf8)
         guard write(fd, bytes, bytes.count) == bytes.count else {
-            throw AgentError.environment("cannot write \(release)/REVISION: \(FileSystem.errnoText()); check free space")
+            throw AgentError.environment(
+                "cannot write \(release)/REVISION: \(FileSystem.errnoText()); check free space")
         }
     }
 

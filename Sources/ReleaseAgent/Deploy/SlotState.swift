@@ -23,7 +23,8 @@ package struct SlotState: Codable {
             problem = "is missing"
         } else if let state = read(layout) {
             if slots.contains(state.port) { return state }
-            problem = "names port \(state.port), which is not one of slots \(slots.map(String.init).joined(separator: ","))"
+            problem =
+                "names port \(state.port), which is not one of slots \(slots.map(String.init).joined(separator: ","))"
         } else {
             problem = "cannot be read as {\"port\": N, \"sha\": \"...\"}"
         }

@@ -150,7 +150,9 @@ public struct History: Sendable {
         guard FileSystem.exists(archive) else { return [] }
         let out = archive + ".read-\(getpid())"
         defer { unlink(out) }
-        guard case .success(let pid) = Spawn.start(["/bin/gzip", "-dc", archive], output: .files(stdout: out, stderr: "/dev/null"))
+        guard
+            case .success(let pid) = Spawn.start(
+                ["/bin/gzip", "-dc", archive], output: .files(stdout: out, stderr: "/dev/null"))
         else { return [] }
         var status: Int32 = 0
         waitpid(pid, &status, 0)

@@ -60,7 +60,9 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         refusing = true
         if case .headerOverflow = parserError {
-            refuse(context: context, status: .requestHeaderFieldsTooLarge, reason: "request head too large", version: version)
+            refuse(
+                context: context, status: .requestHeaderFieldsTooLarge, reason: "request head too large",
+                version: version)
         } else {
             refuse(context: context, status: .badRequest, reason: "malformed HTTP request", version: version)
         }
@@ -96,12 +98,17 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let codings = head.headers["transfer-encoding"].flatMap { $0.split(separator: ",") }
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         if !codings.isEmpty && codings != ["chunked"] {
-            return (.notImplemented, "transfer coding \(codings.joined(separator: ", ")) is not implemented; send chunked or a Content-Length")
+            return (
+                .notImplemented,
+                "transfer coding \(codings.joined(separator: ", ")) is not implemented; send chunked or a Content-Length"
+            )
         }
         return nil
     }
 
-    private func refuse(context: ChannelHandlerContext, status: HTTPResponseStatus, reason: String, version: HTTPVersion) {
+    private func refuse(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, reason: String, version: HTTPVersion
+    ) {
         let body = ByteBuffer(string: "{\"error\":\"\(reason)\"}\n")
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
@@ -109,7 +116,8 @@ final class HTTPEdgeHandler: ChannelDuplexHandler, RemovableChannelHandler {
         headers.add(name: "connection", value: "close")
         headers.add(name: "server", value: "release-agent")
         let answer = version == .http1_0 ? HTTPVersion.http1_0 : .http1_1
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: answer, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: answer, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }

@@ -78,8 +78,10 @@ final class ServeMetrics: @unchecked Sendable {
         }
         Gauge(label: "release_agent_last_deploy_seconds", factory: factory).record(snapshot.lastDeploySeconds ?? 0)
         Gauge(label: "release_agent_deploying", factory: factory).record(snapshot.deploying ? 1 : 0)
-        Gauge(label: "release_agent_build_info", dimensions: [("version", ReleaseAgentVersion.string)], factory: factory)
-            .record(1)
+        Gauge(
+            label: "release_agent_build_info", dimensions: [("version", ReleaseAgentVersion.string)], factory: factory
+        )
+        .record(1)
         Gauge(label: "release_agent_paused", factory: factory).record(snapshot.paused ? 1 : 0)
         if let outOfSync = snapshot.outOfSync {
             Gauge(label: "release_agent_out_of_sync", factory: factory).record(outOfSync ? 1 : 0)
@@ -114,7 +116,8 @@ final class ServeMetrics: @unchecked Sendable {
             "release_agent_deploy_seconds total=\(snapshot.deploySeconds),last=\(snapshot.lastDeploySeconds ?? 0) \(now)",
         ]
         let sha = snapshot.current ?? "none"
-        lines.append("release_agent_current,sha=\(sha) deploying=\(snapshot.deploying),paused=\(snapshot.paused) \(now)")
+        lines.append(
+            "release_agent_current,sha=\(sha) deploying=\(snapshot.deploying),paused=\(snapshot.paused) \(now)")
         return lines.joined(separator: "\n") + "\n"
     }
 }

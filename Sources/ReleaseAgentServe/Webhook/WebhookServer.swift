@@ -73,7 +73,8 @@ struct WebhookServer {
             await queue.trigger(source)
             if let pause = PauseState.read(settings.layout) {
                 // Remembered by the queue: `resume` deploys the newest head at once.
-                let body = (try? JSONSerialization.data(withJSONObject: ["ignored": "paused: \(pause.reason)"])) ?? Data()
+                let body =
+                    (try? JSONSerialization.data(withJSONObject: ["ignored": "paused: \(pause.reason)"])) ?? Data()
                 return Self.json(.accepted, String(decoding: body, as: UTF8.self))
             }
             return Self.json(.accepted, #"{"queued":true}"#)
