@@ -26,6 +26,14 @@ settle() {
   echo "bench: $trash still not empty after 30 s" >&2
 }
 
+# Timing helpers shared by the scripts: wall ms of one run, the median of a column, the
+# median of RUNS runs of a command, a ratio with two decimals.
+now() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+time_ms() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1; t1=$(now); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", (b - a) / 1e6 }'; }
+measure() { local i; for (( i = 0; i < runs; i++ )); do time_ms "$@"; done | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
 machine_line() {
   echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr)"
 }

@@ -11,8 +11,6 @@ base=$(bench_base)
 work=$(mktemp -d "$base/ra-signature-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@b GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@b
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 ssh-keygen -q -t ed25519 -N "" -f "$work/key"
 echo "b@b namespaces=\"git\" $(cut -d' ' -f1,2 "$work/key.pub")" > "$work/allowed"

@@ -12,8 +12,6 @@ base=$(bench_base)
 work=$(mktemp -d "$base/ra-verify-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
-now() { date +%s%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 mapfile -t shas < <("$shared/mkrepo.sh" "$files" "$work/repo")
 sha=${shas[-1]}
 checkouts=() verifies=()

@@ -118,7 +118,7 @@ extension Deploy {
         var events: [(String, String)] = []
         if !ready { events.append(("build", "")) }
         if settings.strategy == .blueGreen {
-            let live = (try? SlotState.livePort(operation.layout, slots: settings.slots)) ?? nil
+            let live = (try? SlotState.live(operation.layout, slots: settings.slots))??.port
             let candidate = live == settings.slots.first ? settings.slots.last : settings.slots.first
             events.append(("start", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))
             events.append(("activate", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))

@@ -82,7 +82,7 @@ public struct Verify {
             case nil: break
             }
         }
-        report.added = Self.files(under: release).filter { !inTree.contains($0) && !isOwn($0) }
+        report.added = FileSystem.files(under: release).filter { !inTree.contains($0) && !isOwn($0) }
         report.added.sort()
         return report
     }
@@ -97,37 +97,6 @@ enum Finding {
 }
 
 extension Verify {
-    /// Every non-directory below `root`, relative, with readdir's d_type (FileManager's
-    /// enumerator stats and bridges each name: several times slower on 20,000 files).
-    static func files(under root: String) -> [String] {
-        var result: [String] = []
-        var pending: [String] = [""]
-        while let relative = pending.popLast() {
-            guard let dir = opendir(relative.isEmpty ? root : root + "/" + relative) else { continue }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafePointer(to: entry.pointee.d_name) {
-                    $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-                }
-                if name == "." || name == ".." { continue }
-                let path = relative.isEmpty ? name : relative + "/" + name
-                if entry.pointee.d_type == UInt8(DT_DIR) {
-                    pending.append(path)
-                } else if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
-                    var st = stat()
-                    if lstat(root + "/" + path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
-                        pending.append(path)
-                    } else {
-                        result.append(path)
-                    }
-                } else {
-                    result.append(path)
-                }
-            }
-        }
-        return result
-    }
-
     /// One file against its tree entry, without libgit2 objects (thread-safe).
     static func check(_ entry: TreeWriter.Entry, release: String) -> Finding? {
         let path = release + "/" + entry.path

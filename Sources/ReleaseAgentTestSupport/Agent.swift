@@ -47,7 +47,8 @@ public struct Agent: Sendable {
         try ShellCommand.start(command(subcommand, arguments), environment: environment)
     }
 
-    func command(_ subcommand: String, _ arguments: [String]) -> [String] {
+    /// The command line `run` and `start` use (for tests that wrap it in a shell).
+    public func command(_ subcommand: String, _ arguments: [String]) -> [String] {
         wrapper + [binary, subcommand, "--root", root, "--repo", repo] + arguments
     }
 

@@ -119,18 +119,9 @@ public func freePort() -> Int {
 
 /// True when something accepts connections on 127.0.0.1:port.
 public func portAcceptsConnections(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    return withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
+    guard let fd = try? RawHTTP.connect(port: port, timeout: 5) else { return false }
+    close(fd)
+    return true
 }
 
 /// A socket listening on a free 127.0.0.1 port, closed on deinit: a `health-tcp` target that

@@ -6,11 +6,6 @@ import Testing
 /// real binary with real signals; RELIABILITY.md lists what each one does.
 @Suite("core promise: no unchecked release stays live")
 struct CorePromiseTests {
-    /// The command line of `agent` for `subcommand`, for tests that wrap it in a shell.
-    static func line(_ agent: Agent, _ subcommand: String, _ arguments: [String]) -> [String] {
-        [agent.binary, subcommand, "--root", agent.root, "--repo", agent.repo] + arguments
-    }
-
     static func hook(_ dir: String, _ name: String, _ text: String) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try text.write(toFile: dir + "/" + name, atomically: true, encoding: .utf8)
@@ -30,8 +25,8 @@ struct CorePromiseTests {
             let bad = try repo.commit("bad \(round)")
             let status = scratch.sub("status-\(round)")
             let command =
-                Self.line(
-                    agent, "deploy", ["--hooks-dir", hooks, "--health-tcp", "127.0.0.1:1", "--health-timeout", "1s"])
+                agent.command(
+                    "deploy", ["--hooks-dir", hooks, "--health-tcp", "127.0.0.1:1", "--health-timeout", "1s"])
             // head exits after one line; every later write of the agent meets a closed pipe.
             let script = "\"$@\" 2>&1 | head -n 1 >/dev/null; echo ${PIPESTATUS[0]} > \(status)"
             let result = try ShellCommand.run(

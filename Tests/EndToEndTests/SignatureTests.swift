@@ -6,7 +6,7 @@ import Testing
 @Suite("signed commits: verify-signatures")
 struct SignatureTests {
     /// A repository whose commits are signed with an ssh key made here.
-    private func sshRepo(_ scratch: Scratch) throws -> (GitFixture, key: String, allowed: String) {
+    static func sshRepo(_ scratch: Scratch) throws -> (GitFixture, key: String, allowed: String) {
         let repo = try GitFixture(at: scratch.sub("repo"))
         let key = scratch.sub("signing")
         try SSHServer.keygen(key)
@@ -35,7 +35,7 @@ struct SignatureTests {
         "ssh: a trusted signature deploys; unsigned, another key, a re-hashed payload and an expired principal refuse")
     func sshSignatures() throws {
         let scratch = Scratch()
-        let (repo, _, allowed) = try sshRepo(scratch)
+        let (repo, _, allowed) = try Self.sshRepo(scratch)
         let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
         let verify = ["--verify-signatures", "ssh", "--allowed-signers", allowed]
         let good = try signed(repo, "signed")
@@ -159,15 +159,7 @@ struct SignedTagTests {
     @Test("--ref on a signed annotated tag: the tag's signature counts, an unsigned tag of an unsigned commit refuses")
     func signedTag() throws {
         let scratch = Scratch()
-        let repo = try GitFixture(at: scratch.sub("repo"))
-        let key = scratch.sub("signing")
-        try SSHServer.keygen(key)
-        let publicKey = try String(contentsOfFile: key + ".pub", encoding: .utf8).split(separator: " ")
-        let allowed = scratch.sub("allowed_signers")
-        try "release@example.invalid namespaces=\"git\" \(publicKey[0]) \(publicKey[1])\n".write(
-            toFile: allowed, atomically: true, encoding: .utf8)
-        try repo.git("config", "gpg.format", "ssh")
-        try repo.git("config", "user.signingkey", key)
+        let (repo, _, allowed) = try SignatureTests.sshRepo(scratch)
         let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
         let verify = ["--verify-signatures", "ssh", "--allowed-signers", allowed]
         // The commit itself is unsigned: only the tag's signature can make it deployable.

@@ -2,8 +2,8 @@ import Foundation
 
 /// Blue-green: which port is live, in `.release-agent/slot.json`, written atomically.
 package struct SlotState: Codable {
-    var port: Int
-    var sha: String
+    package var port: Int
+    package var sha: String
 
     static func path(_ layout: Layout) -> String { layout.state + "/slot.json" }
 
@@ -15,7 +15,7 @@ package struct SlotState: Codable {
     /// The live slot, never guessed: nil when nothing is live (both slots are free); an error
     /// naming the file and the fix when a release is live and the file is missing, does not
     /// parse, or names a port that is not one of `slots`.
-    static func live(_ layout: Layout, slots: [Int]) throws -> SlotState? {
+    package static func live(_ layout: Layout, slots: [Int]) throws -> SlotState? {
         guard let current = layout.currentSHA() else { return nil }
         let path = path(layout)
         let problem: String
@@ -31,11 +31,6 @@ package struct SlotState: Codable {
         throw AgentError.failed(
             "blue-green: \(path) \(problem) while releases/\(current.prefix(12)) is live, so the live slot is unknown and release-agent will not guess it; write the port that serves now, e.g. echo '{\"port\": \(slots.first ?? 5000), \"sha\": \"\(current)\"}' > \(path), and deploy again"
         )
-    }
-
-    /// The live port (nil when nothing is live), for plans; an error as `live` gives it.
-    package static func livePort(_ layout: Layout, slots: [Int]) throws -> Int? {
-        try live(layout, slots: slots)?.port
     }
 
     func write(_ layout: Layout) throws {

@@ -39,7 +39,8 @@ public struct StatusReport: Codable, Sendable {
         }
         let dirs = Set(records.directories())
         let live = current
-        releases = records.all().filter { dirs.contains($0.sha) }
+        let all = records.all()
+        releases = all.filter { dirs.contains($0.sha) }
             .sorted { ($0.createdAt, $0.sha) > ($1.createdAt, $1.sha) }
             .map { record in
                 Release(
@@ -47,7 +48,6 @@ public struct StatusReport: Codable, Sendable {
                     subject: record.commit?.subject, author: record.commit?.author, createdAt: record.createdAt,
                     quarantine: record.quarantine, failure: record.failure, signer: record.signer, log: record.log)
             }
-        let all = records.all()
         var elsewhere = all.filter { !dirs.contains($0.sha) }.compactMap { record in
             record.quarantine.map { QuarantineBook.Entry(sha: record.sha, reason: $0, time: record.createdAt) }
         }

@@ -108,6 +108,42 @@ public enum FileSystem {
         }
     }
 
+    /// The name in a `readdir` entry.
+    static func entryName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+        withUnsafePointer(to: entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+    }
+
+    /// Every non-directory below `root`, relative, with readdir's d_type (FileManager's
+    /// enumerator stats and bridges each name: several times slower on 20,000 files).
+    package static func files(under root: String) -> [String] {
+        var result: [String] = []
+        var pending: [String] = [""]
+        while let relative = pending.popLast() {
+            guard let dir = opendir(relative.isEmpty ? root : root + "/" + relative) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = entryName(entry)
+                if name == "." || name == ".." { continue }
+                let path = relative.isEmpty ? name : relative + "/" + name
+                if entry.pointee.d_type == UInt8(DT_DIR) {
+                    pending.append(path)
+                } else if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+                    var st = stat()
+                    if lstat(root + "/" + path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR {
+                        pending.append(path)
+                    } else {
+                        result.append(path)
+                    }
+                } else {
+                    result.append(path)
+                }
+            }
+        }
+        return result
+    }
+
     private static func removeContents(of dirfd: Int32, path: String) throws {
         let dupfd = dup(dirfd)
         guard dupfd >= 0, let dir = fdopendir(dupfd) else {
@@ -116,9 +152,7 @@ public enum FileSystem {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
+            let name = entryName(entry)
             if name != "." && name != ".." { names.append(name) }
         }
         for name in names {
