@@ -42,13 +42,16 @@ public struct Deploy {
         let url = try RemoteURL.normalize(try settings.requireRepo())
         return try operation.locked {
             let started = ContinuousClock.now
+            _ = operation.output.takeStageSeconds()
             try operation.checkLiveSlot()
             Recovery(operation: operation).removeStaleCacheLocks()
             let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
             let fetchStart = ContinuousClock.now
             let fetched = try { () throws -> (CommitID, String) in
                 let progress = operation.output.progress("fetch")
-                let head = try cache.fetch(branch: settings.branch, progress: progress)
+                let head = try FetchState.recording(trigger: request.trigger, layout: operation.layout) {
+                    try cache.fetch(branch: settings.branch, progress: progress)
+                }
                 switch request.target {
                 case .branchHead:
                     return (head, "\(settings.branch) at \(head.short)")
@@ -64,6 +67,7 @@ public struct Deploy {
                     return (id, "\(ref) at \(id.short)")
                 }
             }()
+            let fetchElapsed = ContinuousClock.now - fetchStart
             let target = fetched.0
             let branchHead = try cache.branchHead(settings.branch)
             let current0 = operation.layout.currentSHA()
@@ -72,7 +76,7 @@ public struct Deploy {
             }
             // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
             // the fetch line waits until there is something to do, or the CLI asked.
-            let fetchLine = { operation.output.stage("fetch", ContinuousClock.now - fetchStart, fetched.1) }
+            let fetchLine = { operation.output.stage("fetch", fetchElapsed, fetched.1) }
             if request.trigger == "cli" { fetchLine() }
             let current = operation.layout.currentSHA()
             // A live release whose dir is gone is not live: it is rebuilt.
@@ -136,6 +140,7 @@ public struct Deploy {
             event.nonFastForward = nonFastForward ? true : nil
             event.signer = signer
             event.seconds = (ContinuousClock.now - started).seconds
+            event.stages = operation.output.takeStageSeconds()
             try operation.history.append(event)
             Refusal.clear(operation.layout)
             if let branchHead {

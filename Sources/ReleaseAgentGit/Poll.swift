@@ -25,18 +25,22 @@ public struct Poll {
         let head: CommitID
         if let local {
             head = local
+            FetchState.record(ok: true, source: trigger, layout: operation.layout)
         } else {
-            let remote: CommitID?
             do {
-                remote = try GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials)
+                head = try FetchState.recording(trigger: trigger, layout: operation.layout) {
+                    guard
+                        let head = try GitCache.remoteHead(
+                            url: url, branch: settings.branch, credentials: settings.credentials)
+                    else {
+                        throw AgentError.failed(
+                            "branch '\(settings.branch)' does not exist on \(url); check the branch setting")
+                    }
+                    return head
+                }
             } catch let error as AgentError {
                 throw AgentError.failed(error.message)
             }
-            guard let remote else {
-                throw AgentError.failed(
-                    "branch '\(settings.branch)' does not exist on \(url); check the branch setting")
-            }
-            head = remote
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
         switch check.verdict(head: head, force: force) {

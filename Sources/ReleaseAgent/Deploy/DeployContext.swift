@@ -74,6 +74,7 @@ public struct DeployContext {
         event.reason = failure.reason
         event.subject = subject
         event.seconds = (ContinuousClock.now - started).seconds
+        event.stages = output.takeStageSeconds()
         try? history.append(event)
         let live = layout.currentSHA().map { "current stays on \($0.prefix(12))" } ?? "nothing is live"
         return AgentError.failed(

@@ -18,6 +18,8 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     public var nonFastForward: Bool?
     public var removed: [String]?
     public var signer: String?
+    /// Seconds per stage (fetch, checkout, build, start, health, activate, ...).
+    public var stages: [String: Double]?
 
     public init(event: Kind, result: Result, sha: String?, previous: String? = nil) {
         self.time = Date().timeIntervalSince1970
@@ -200,6 +202,10 @@ public struct HistoryTotals: Codable, Sendable, Equatable {
     public var rollbacksFailed = 0
     public var deploySeconds = 0.0
     public var lastDeploySeconds: Double?
+    /// When the newest successful deploy ended (Unix seconds).
+    public var lastSuccessTime: Double?
+    /// Stage durations of deploys and rollbacks, by stage (nil in a totals file of 0.10.0).
+    public var stages: [String: StageHistogram]?
 
     public init() {}
 
@@ -209,10 +215,15 @@ public struct HistoryTotals: Codable, Sendable, Equatable {
             deploysOK += 1
             deploySeconds += event.seconds ?? 0
             lastDeploySeconds = event.seconds
+            lastSuccessTime = event.time
         case (.deploy, .failed): deploysFailed += 1
         case (.rollback, .ok): rollbacksOK += 1
         case (.rollback, .failed): rollbacksFailed += 1
         default: break
+        }
+        for (stage, seconds) in event.stages ?? [:] {
+            stages = stages ?? [:]
+            stages?[stage, default: StageHistogram()].observe(seconds)
         }
     }
 
@@ -220,5 +231,25 @@ public struct HistoryTotals: Codable, Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try FileSystem.writeAtomically(try encoder.encode(self), to: path)
+    }
+}
+
+/// One stage's durations in fixed buckets, the way a Prometheus histogram counts them.
+public struct StageHistogram: Codable, Sendable, Equatable {
+    /// Upper bounds in seconds: a health check of a second to a build of half an hour.
+    public static let bounds: [Double] = [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800]
+    /// Observations per bucket, not cumulative; the last is above every bound.
+    public var counts = [Int](repeating: 0, count: StageHistogram.bounds.count + 1)
+    public var sum = 0.0
+    public var count = 0
+
+    public init() {}
+
+    mutating func observe(_ seconds: Double) {
+        let index = Self.bounds.firstIndex { seconds <= $0 } ?? Self.bounds.count
+        if counts.count != Self.bounds.count + 1 { counts = [Int](repeating: 0, count: Self.bounds.count + 1) }
+        counts[index] += 1
+        sum += seconds
+        count += 1
     }
 }

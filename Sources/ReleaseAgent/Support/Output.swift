@@ -6,6 +6,7 @@ public final class Output: @unchecked Sendable {
     /// `log-format json`: each line is a JSON object with time and message.
     public let json: Bool
     private let lock = NSLock()
+    private var stageSeconds: [String: Double] = [:]
 
     public init(json: Bool = false) {
         self.json = json
@@ -40,7 +41,20 @@ public final class Output: @unchecked Sendable {
     public func stage(_ name: String, _ elapsed: Duration, _ detail: String = "") {
         // Longer names (post-deploy, on-failure) keep a space before the time.
         let column = name.count < 9 ? name.fitted(to: 9) : name + " "
+        lock.lock()
+        stageSeconds[name, default: 0] += elapsed.seconds
+        lock.unlock()
         line("\(column)\(elapsed.short.fitted(to: 8))\(detail)")
+    }
+
+    /// The seconds of each stage printed since the last call (one operation's stages, for
+    /// its history line and the /metrics histogram), and starts counting anew.
+    public func takeStageSeconds() -> [String: Double] {
+        lock.lock()
+        defer { lock.unlock() }
+        let taken = stageSeconds
+        stageSeconds = [:]
+        return taken
     }
 
     /// A progress bar for `stage`, only on a terminal.

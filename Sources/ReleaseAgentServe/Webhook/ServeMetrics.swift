@@ -1,6 +1,4 @@
-import CoreMetrics
 import Foundation
-import Metrics
 import Prometheus
 import ReleaseAgent
 
@@ -18,6 +16,9 @@ struct MetricsSnapshot {
     var paused = false
     var outOfSync: Bool?
     var behind: Int?
+    var lastSuccessTime: Double?
+    var fetch: FetchState?
+    var stages: [String: StageHistogram] = [:]
 
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
@@ -36,74 +37,116 @@ struct MetricsSnapshot {
         rollbacksFailed = totals.rollbacksFailed
         deploySeconds = totals.deploySeconds
         lastDeploySeconds = totals.lastDeploySeconds
+        lastSuccessTime = totals.lastSuccessTime
+        stages = totals.stages ?? [:]
+        fetch = FetchState.read(layout)
     }
 }
 
-/// Prometheus text through swift-metrics and swift-prometheus, and InfluxDB line protocol.
+/// Prometheus text through swift-prometheus's registry (every metric with its HELP line),
+/// and InfluxDB line protocol.
 final class ServeMetrics: @unchecked Sendable {
     let registry = PrometheusCollectorRegistry()
-    private let factory: PrometheusMetricsFactory
     private let lock = NSLock()
     private var published: [String: Double] = [:]
     private var publishedSHA: String?
 
-    init() {
-        factory = PrometheusMetricsFactory(registry: registry)
-    }
-
     func webhook(status: Int) {
-        Counter(
-            label: "release_agent_webhook_requests_total", dimensions: [("status", String(status))], factory: factory
+        registry.makeCounter(
+            name: "release_agent_webhook_requests_total", labels: [("status", String(status))],
+            help: "Requests to /webhook by HTTP status."
         )
         .increment()
+    }
+
+    private func gauge(_ name: String, _ help: String, _ value: Double, labels: [(String, String)] = []) {
+        registry.makeGauge(name: name, labels: labels, help: help).set(value)
     }
 
     /// Brings the counters up to the history's totals (they only grow: history is append-only).
     private func publish(_ snapshot: MetricsSnapshot) {
         lock.lock()
         defer { lock.unlock() }
-        let totals: [(String, [(String, String)], Double)] = [
-            ("release_agent_deploys_total", [("result", "ok")], Double(snapshot.deploysOK)),
-            ("release_agent_deploys_total", [("result", "failed")], Double(snapshot.deploysFailed)),
-            ("release_agent_rollbacks_total", [("result", "ok")], Double(snapshot.rollbacksOK)),
-            ("release_agent_rollbacks_total", [("result", "failed")], Double(snapshot.rollbacksFailed)),
-            ("release_agent_deploy_seconds_total", [], snapshot.deploySeconds),
+        let deploys = "Deploys by result, from the history (CLI, cron and webhook deploys alike)."
+        let rollbacks = "Rollbacks by result, from the history."
+        let totals: [(String, String, [(String, String)], Double)] = [
+            ("release_agent_deploys_total", deploys, [("result", "ok")], Double(snapshot.deploysOK)),
+            ("release_agent_deploys_total", deploys, [("result", "failed")], Double(snapshot.deploysFailed)),
+            ("release_agent_rollbacks_total", rollbacks, [("result", "ok")], Double(snapshot.rollbacksOK)),
+            ("release_agent_rollbacks_total", rollbacks, [("result", "failed")], Double(snapshot.rollbacksFailed)),
+            (
+                "release_agent_deploy_seconds_total", "Seconds spent in successful deploys, summed.", [],
+                snapshot.deploySeconds
+            ),
         ]
-        for (label, dimensions, total) in totals {
-            let key = label + dimensions.map { "\($0.0)=\($0.1)" }.joined()
+        for (name, help, labels, total) in totals {
+            let key = name + labels.map { "\($0.0)=\($0.1)" }.joined()
             let delta = total - (published[key] ?? 0)
-            let counter = FloatingPointCounter(label: label, dimensions: dimensions, factory: factory)
-            if delta > 0 || published[key] == nil { counter.increment(by: max(delta, 0)) }
-            published[key] = total
+            let counter = registry.makeCounter(name: name, labels: labels, help: help)
+            if delta > 0 { counter.increment(by: delta) }
+            published[key] = max(total, published[key] ?? 0)
         }
-        Gauge(label: "release_agent_last_deploy_seconds", factory: factory).record(snapshot.lastDeploySeconds ?? 0)
-        Gauge(label: "release_agent_deploying", factory: factory).record(snapshot.deploying ? 1 : 0)
-        Gauge(
-            label: "release_agent_build_info", dimensions: [("version", ReleaseAgentVersion.string)], factory: factory
-        )
-        .record(1)
-        Gauge(label: "release_agent_paused", factory: factory).record(snapshot.paused ? 1 : 0)
+        gauge(
+            "release_agent_last_deploy_seconds", "Duration of the newest successful deploy.",
+            snapshot.lastDeploySeconds ?? 0)
+        gauge(
+            "release_agent_last_success_timestamp_seconds",
+            "When the newest successful deploy ended (Unix time; 0 before the first).", snapshot.lastSuccessTime ?? 0)
+        if let fetch = snapshot.fetch {
+            gauge(
+                "release_agent_last_fetch_failed", "1 when the last look at the remote (fetch or ls-remote) failed.",
+                fetch.ok ? 0 : 1)
+            gauge(
+                "release_agent_last_fetch_timestamp_seconds", "When the remote was last looked at (Unix time).",
+                fetch.time)
+        }
+        gauge("release_agent_deploying", "1 while a deploy or rollback runs in this serve.", snapshot.deploying ? 1 : 0)
+        gauge(
+            "release_agent_build_info", "The running release-agent's version (always 1).", 1,
+            labels: [("version", ReleaseAgentVersion.string)])
+        gauge("release_agent_paused", "1 while `release-agent pause` holds poll and webhooks.", snapshot.paused ? 1 : 0)
         if let outOfSync = snapshot.outOfSync {
-            Gauge(label: "release_agent_out_of_sync", factory: factory).record(outOfSync ? 1 : 0)
+            gauge(
+                "release_agent_out_of_sync", "1 when the live release is not the branch head last seen.",
+                outOfSync ? 1 : 0)
         }
         if let behind = snapshot.behind {
-            Gauge(label: "release_agent_commits_behind", factory: factory).record(behind)
+            gauge(
+                "release_agent_commits_behind", "Commits on the branch after the live release, at the last fetch.",
+                Double(behind))
         }
+        let info = "The live release (1) and those live before it in this serve (0)."
         if publishedSHA != snapshot.current {
-            if let old = publishedSHA {
-                Gauge(label: "release_agent_current_release_info", dimensions: [("sha", old)], factory: factory).record(
-                    0)
-            }
+            if let old = publishedSHA { gauge("release_agent_current_release_info", info, 0, labels: [("sha", old)]) }
             publishedSHA = snapshot.current
         }
-        if let sha = snapshot.current {
-            Gauge(label: "release_agent_current_release_info", dimensions: [("sha", sha)], factory: factory).record(1)
-        }
+        if let sha = snapshot.current { gauge("release_agent_current_release_info", info, 1, labels: [("sha", sha)]) }
     }
 
     func prometheus(_ snapshot: MetricsSnapshot) -> String {
         publish(snapshot)
-        return registry.emitToString()
+        return registry.emitToString() + Self.stageHistogram(snapshot.stages)
+    }
+
+    /// Written here, not through the registry: a registry histogram counts what this process
+    /// observes, and these counts come from the history that cron and CLI deploys write too.
+    static func stageHistogram(_ stages: [String: StageHistogram]) -> String {
+        guard !stages.isEmpty else { return "" }
+        let name = "release_agent_stage_duration_seconds"
+        var text = "# HELP \(name) Duration of each deploy and rollback stage, from the history.\n"
+        text += "# TYPE \(name) histogram\n"
+        for (stage, histogram) in stages.sorted(by: { $0.key < $1.key }) {
+            let label = "stage=\"\(PrometheusText.escape(stage))\""
+            var cumulative = 0
+            for (index, bound) in StageHistogram.bounds.enumerated() {
+                cumulative += histogram.counts.indices.contains(index) ? histogram.counts[index] : 0
+                text += "\(name)_bucket{\(label),le=\"\(PrometheusText.number(bound))\"} \(cumulative)\n"
+            }
+            text += "\(name)_bucket{\(label),le=\"+Inf\"} \(histogram.count)\n"
+            text += "\(name)_sum{\(label)} \(PrometheusText.number(histogram.sum))\n"
+            text += "\(name)_count{\(label)} \(histogram.count)\n"
+        }
+        return text
     }
 
     func influx(_ snapshot: MetricsSnapshot) -> String {
@@ -119,5 +162,17 @@ final class ServeMetrics: @unchecked Sendable {
         lines.append(
             "release_agent_current,sha=\(sha) deploying=\(snapshot.deploying),paused=\(snapshot.paused) \(now)")
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// Values in the Prometheus text format.
+enum PrometheusText {
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
