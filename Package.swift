@@ -21,6 +21,9 @@ let package = Package(
         // NIOHTTP1 (already under Hummingbird): HTTP/1 rules its HTTP-types layer cannot see.
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Fleet mode: etcd's v3 JSON gateway (HTTP/1.1, https with a CA file).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         // HMAC-SHA256 of webhook bodies, compared in constant time.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
@@ -60,6 +63,16 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // An etcd v3 client that knows nothing of release-agent: kv, txn, lease, watch.
+        .target(
+            name: "ReleaseAgentEtcd",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "release-agent",
             dependencies: ["ReleaseAgent"]
@@ -74,7 +87,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReleaseAgentTests",
-            dependencies: ["ReleaseAgent", "ReleaseAgentServe", "ReleaseAgentTestSupport"]
+            dependencies: ["ReleaseAgent", "ReleaseAgentServe", "ReleaseAgentEtcd", "ReleaseAgentTestSupport"]
         ),
         .testTarget(
             name: "EndToEndTests",

@@ -31,16 +31,24 @@ public final class TestServer: @unchecked Sendable {
     public let log: String
 
     /// Starts `arguments` with output in `log`, then waits until `port` accepts connections.
-    public init(_ arguments: [String], port: Int, log: String, environment: [String: String]? = nil) throws {
-        self.log = log
-        running = try ShellCommand.start(
+    public convenience init(_ arguments: [String], port: Int, log: String, environment: [String: String]? = nil)
+        throws
+    {
+        let running = try ShellCommand.start(
             ["/bin/sh", "-c", "exec \"$@\" >>\"$0\" 2>&1", log] + arguments, environment: environment)
+        try self.init(adopting: running, port: port, log: log)
+    }
+
+    /// Takes a started process over and waits until `port` accepts connections.
+    public init(adopting running: RunningCommand, port: Int, log: String) throws {
+        self.log = log
+        self.running = running
         let deadline = Date().addingTimeInterval(60)
         while !portAcceptsConnections(port) {
             guard Date() < deadline, kill(running.pid, 0) == 0 else {
                 stop()
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-                throw FixtureError("\(arguments[0]) did not listen on \(port): \(text.suffix(2000))")
+                throw FixtureError("the server logging to \(log) did not listen on \(port): \(text.suffix(2000))")
             }
             usleep(50_000)
         }

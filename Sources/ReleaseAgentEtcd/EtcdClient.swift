@@ -1,0 +1,182 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// A client of etcd's v3 JSON gateway (`/v3/kv/range`, `/v3/kv/txn`, `/v3/lease/*`,
+/// `/v3/watch`) over AsyncHTTPClient. It knows nothing of release-agent. Calls block the
+/// calling thread (the agent's deploys run on their own thread, never on an event loop); a
+/// request goes to the endpoint that answered last, and on a connection error, a timeout
+/// or "unavailable" (no leader) to the next, until each was tried once.
+public final class EtcdClient: @unchecked Sendable {
+    public let endpoints: [URL]
+    let requestTimeout: TimeAmount
+    let http: HTTPClient
+    private let lock = NSLock()
+    private var preferred = 0
+
+    /// `endpoints`: `http://host:2379` or `https://...` (then `caFile` is trusted, if given).
+    public init(endpoints: [URL], caFile: String? = nil, requestTimeout: Duration = .seconds(3)) throws {
+        precondition(!endpoints.isEmpty, "EtcdClient needs at least one endpoint")
+        self.endpoints = endpoints
+        let milliseconds =
+            requestTimeout.components.seconds * 1000 + requestTimeout.components.attoseconds / 1_000_000_000_000_000
+        self.requestTimeout = .milliseconds(milliseconds)
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .milliseconds(min(milliseconds, 1500)), read: self.requestTimeout)
+        configuration.redirectConfiguration = .disallow
+        if let caFile {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.trustRoots = .file(caFile)
+            configuration.tlsConfiguration = tls
+        }
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    deinit { try? http.syncShutdown() }
+
+    // MARK: kv
+
+    public func get(_ key: String) throws -> EtcdKeyValue? { try range(key, prefix: false).kvs.first }
+
+    public func range(_ key: String, prefix: Bool) throws -> EtcdRange {
+        try Self.decodeRange(try call("/v3/kv/range", Self.rangeBody(key, prefix: prefix)))
+    }
+
+    /// Puts without a comparison (registration on a lease). Returns the revision.
+    @discardableResult
+    public func put(_ key: String, _ value: Data, lease: Int64? = nil) throws -> Int64 {
+        var body: [String: Any] = ["key": key.base64, "value": value.base64]
+        if let lease { body["lease"] = String(lease) }
+        return Self.revision(try call("/v3/kv/put", body))
+    }
+
+    @discardableResult
+    public func delete(_ key: String, prefix: Bool = false) throws -> Int64 {
+        var body: [String: Any] = ["key": key.base64]
+        if prefix { body["range_end"] = key.prefixEnd }
+        return Self.revision(try call("/v3/kv/deleterange", body))
+    }
+
+    /// A transaction: `success` runs when every comparison holds, else `failure`.
+    public func txn(_ compare: [EtcdCompare], success: [EtcdOperation], failure: [EtcdOperation] = []) throws
+        -> EtcdTxnResult
+    {
+        let body: [String: Any] = [
+            "compare": compare.map(Self.compareBody), "success": success.map(Self.operationBody),
+            "failure": failure.map(Self.operationBody),
+        ]
+        let answer = try call("/v3/kv/txn", body)
+        let responses = answer["responses"] as? [[String: Any]] ?? []
+        let ranges = try responses.compactMap { $0["response_range"] as? [String: Any] }.map(Self.decodeRange)
+        return EtcdTxnResult(
+            succeeded: answer["succeeded"] as? Bool ?? false, revision: Self.revision(answer), ranges: ranges)
+    }
+
+    // MARK: leases
+
+    /// A new lease of `ttl` seconds; returns its id.
+    public func grantLease(ttl: Int) throws -> Int64 {
+        let answer = try call("/v3/lease/grant", ["TTL": String(ttl)])
+        guard let id = Self.int64(answer["ID"]), id != 0 else {
+            throw EtcdError(.badAnswer, "etcd granted no lease id")
+        }
+        return id
+    }
+
+    /// One keepalive; returns the TTL etcd gives the lease now. A lease that expired or was
+    /// revoked is `leaseNotFound` (the gateway answers it with TTL 0 or no TTL).
+    @discardableResult
+    public func keepAlive(_ lease: Int64) throws -> Int64 {
+        let answer = try call("/v3/lease/keepalive", ["ID": String(lease)])
+        let result = answer["result"] as? [String: Any] ?? answer
+        guard let ttl = Self.int64(result["TTL"]), ttl > 0 else {
+            throw EtcdError(.leaseNotFound, "the etcd lease \(String(lease, radix: 16)) has expired")
+        }
+        return ttl
+    }
+
+    public func revoke(_ lease: Int64) throws { _ = try call("/v3/lease/revoke", ["ID": String(lease)]) }
+
+    // MARK: the request path
+
+    /// POSTs `body` to `path` on the endpoints in turn; returns the decoded JSON object.
+    func call(_ path: String, _ body: [String: Any]) throws -> [String: Any] {
+        let data = try JSONSerialization.data(withJSONObject: body)
+        var failures: [String] = []
+        let start = lock.withLock { preferred }
+        for offset in 0..<endpoints.count {
+            let index = (start + offset) % endpoints.count
+            let endpoint = endpoints[index]
+            switch exchange(endpoint, path, data) {
+            case .answer(let object):
+                lock.withLock { preferred = index }
+                return object
+            case .next(let why):
+                failures.append("\(endpoint.absoluteString): \(why)")
+            case .fail(let error):
+                lock.withLock { preferred = index }
+                throw error
+            }
+        }
+        throw EtcdError(
+            .unavailable,
+            "no etcd endpoint answered (\(failures.joined(separator: "; "))); check that the cluster is up and fleet-etcd lists its client URLs"
+        )
+    }
+
+    private enum Outcome {
+        case answer([String: Any])
+        case next(String)
+        case fail(EtcdError)
+    }
+
+    private func exchange(_ endpoint: URL, _ path: String, _ data: Data) -> Outcome {
+        let url = endpoint.absoluteString.trimmingSuffix("/") + path
+        let response: HTTPClient.Response
+        do {
+            var request = try HTTPClient.Request(url: url, method: .POST)
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .byteBuffer(ByteBuffer(bytes: data))
+            response = try http.execute(request: request, deadline: .now() + requestTimeout).wait()
+        } catch {
+            return .next(Self.connectionFailure(error))
+        }
+        let bytes = response.body.map { Data($0.readableBytesView) } ?? Data()
+        let object = (try? JSONSerialization.jsonObject(with: bytes)) as? [String: Any]
+        guard response.status == .ok, let object else {
+            let code = Self.int64(object?["code"]).map(Int.init) ?? -1
+            return Self.classify(code: code, status: Int(response.status.code))
+        }
+        return .answer(object)
+    }
+
+    /// gRPC status codes: 14 unavailable (no leader, stopping), 4 deadline exceeded: another
+    /// member may do; 5 not found (a lease); anything else is etcd's refusal.
+    private static func classify(code: Int, status: Int) -> Outcome {
+        switch code {
+        case 14, 4: return .next(code == 14 ? "unavailable (no leader?)" : "deadline exceeded")
+        case 5: return .fail(EtcdError(.leaseNotFound, "the etcd lease has expired or was revoked"))
+        case -1: return .next("HTTP \(status) without a gateway error")
+        default: return .fail(EtcdError(.refused(code: code), "etcd refused the request (gRPC code \(code))"))
+        }
+    }
+
+    static func connectionFailure(_ error: Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
+            case .remoteConnectionClosed: return "closed the connection"
+            default: return "HTTP client error"
+            }
+        }
+        if error is ChannelError { return "connection refused or reset" }
+        if let error = error as? IOError { return "connection failed (errno \(error.errnoCode))" }
+        return "connection failed"
+    }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
+}
