@@ -54,6 +54,7 @@ let package = Package(
             name: "ReleaseAgentServe",
             dependencies: [
                 "ReleaseAgentGit",
+                "ReleaseAgentFleet",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -71,6 +72,14 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Fleet mode's rules (canaries, slots, halts) over the etcd client.
+        .target(
+            name: "ReleaseAgentFleet",
+            dependencies: [
+                "ReleaseAgent", "ReleaseAgentEtcd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(

@@ -119,11 +119,10 @@ public struct Deploy {
                     "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)"
                 )
             }
+            let gate = try operation.fleetGate()
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
                 if let signer { try? operation.records.update(target.hex) { $0.signer = signer } }
-                try Activation(operation: operation, kind: .deploy, trigger: request.trigger).run(
-                    sha: target.hex, previous: current)
             } catch let error as AgentError where error.kind == .cancelled {
                 throw error
             } catch {
@@ -131,6 +130,35 @@ public struct Deploy {
                 // exit 1 are the same (StageFailure carries the stage; anything else is unexpected).
                 throw operation.recordFailure(
                     StageFailure(error), kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                    subject: info?.subject, started: started)
+            }
+            // Fleet mode: built as on one host; activation waits for the canaries and a slot.
+            do {
+                try gate?.admit(sha: target.hex, previous: current)
+            } catch let halt as FleetHalt {
+                try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
+                return try refuse("fleet", halt.reason)
+            } catch let hold as FleetHold {
+                throw AgentError.environment(
+                    "fleet: \(hold.reason); \(target.short) is built and waits, current is unchanged")
+            }
+            do {
+                var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
+                activation.beforeSwap = gate.map { gate in { try gate.confirm() } }
+                try activation.run(sha: target.hex, previous: current)
+                gate?.finish(sha: target.hex, ok: true, reason: nil)
+            } catch let error as AgentError where error.kind == .cancelled {
+                gate?.release()
+                throw error
+            } catch let hold as FleetHold {
+                gate?.release()
+                throw AgentError.environment(
+                    "fleet: \(hold.reason); \(target.short) was not swapped in, current is unchanged")
+            } catch {
+                let failure = StageFailure(error)
+                gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
+                throw operation.recordFailure(
+                    failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
                     subject: info?.subject, started: started)
             }
             Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)

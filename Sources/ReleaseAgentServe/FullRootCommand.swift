@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReleaseAgent
+import ReleaseAgentFleet
 import ReleaseAgentGit
 
 /// `release-agent-full`: every command, the daemon, and the git code. `release-agent` execs
@@ -10,7 +11,9 @@ public struct FullRootCommand: AsyncParsableCommand {
         commandName: "release-agent",
         abstract: CommandText.root,
         version: ReleaseAgentVersion.string,
-        subcommands: [DeployCommand.self, FullPollCommand.self, ServeCommand.self, VerifyCommand.self]
+        subcommands: [
+            DeployCommand.self, FullPollCommand.self, ServeCommand.self, VerifyCommand.self, FleetCommand.self,
+        ]
             + SharedCommands.all
     )
 
@@ -19,6 +22,7 @@ public struct FullRootCommand: AsyncParsableCommand {
     public static func runMain() async -> Never {
         CommandMain.prepareProcess()
         StatusCommand.fetchHead = { settings in try GitCache.recordRemoteHead(settings) }
+        EtcdFleetGate.install()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -48,8 +48,10 @@ public struct Agent: Sendable {
     }
 
     /// The command line `run` and `start` use (for tests that wrap it in a shell).
+    /// A subcommand of a group is given with a space: `fleet status`.
     public func command(_ subcommand: String, _ arguments: [String]) -> [String] {
-        wrapper + [binary, subcommand, "--root", root, "--repo", repo] + arguments
+        let words = subcommand.split(separator: " ").map(String.init)
+        return wrapper + [binary] + words + ["--root", root, "--repo", repo] + arguments
     }
 
     // MARK: reading the deploy root

@@ -19,7 +19,9 @@ struct SettingsTableTests {
         ("pin", ["xyz"]), ("wait", ["forever"]), ("allow-unsigned", ["maybe"]), ("shutdown-grace", ["1e30s"]),
         ("health-token", [" "]), ("metrics-token", [""]), ("refuse-force-push", ["perhaps"]),
         ("min-free-space", ["99999999999T", "lots"]), ("log-format", ["xml"]), ("pid-file", [""]),
-        ("known-hosts", [""]),
+        ("known-hosts", [""]), ("fleet-etcd", ["ftp://127.0.0.1:2379", "http://127.0.0.1:2379/v3"]),
+        ("fleet-max-parallel", ["0"]), ("fleet-canary", ["-1"]), ("fleet-lease-ttl", ["1s"]),
+        ("fleet-offline", ["panic"]), ("host-id", ["a/b"]),
     ]
     /// Settings that are flags on the command line: their bad values come by variable or file.
     static let flagOnly: Set<String> = ["allow-unsigned", "refuse-force-push"]

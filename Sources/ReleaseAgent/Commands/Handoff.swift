@@ -8,7 +8,7 @@ import Foundation
 /// terminal and the environment, so systemd, signals and `pid-file` see one process.
 public enum Handoff {
     public static let binaryName = "release-agent-full"
-    static let commands: Set<String> = ["deploy", "serve", "verify"]
+    static let commands: Set<String> = ["deploy", "serve", "verify", "fleet"]
 
     /// `deploy ...`, `serve ...`, and `help deploy` / `help serve`.
     static func isHandedOff(_ arguments: [String]) -> Bool {
@@ -43,6 +43,7 @@ public enum CommandText {
     public static let deploy = "Fetch, build, check and activate the branch head (or --sha/--ref)."
     public static let poll = "One cron-friendly cycle: deploy the branch head if it changed; silent when nothing to do."
     public static let serve = "Run the webhook endpoint and the poll loop: deploy on every push to the branch."
+    public static let fleet = "Fleet mode (fleet-etcd): the rollout across the hosts, from etcd."
     public static let verify = "Compare the live release's files with its commit (drift); exit 1 when some differ."
     public static let forceHelp: ArgumentHelp =
         "Deploy the head even if it is quarantined (failed, or rolled back from)."
@@ -83,6 +84,14 @@ struct VerifyLauncher: HandedOffCommand {
         commandName: "verify", abstract: CommandText.verify, discussion: handOffDiscussion)
 
     @Argument(parsing: .captureForPassthrough, help: "The options, as `release-agent help verify` lists them.")
+    var arguments: [String] = []
+}
+
+struct FleetLauncher: HandedOffCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fleet", abstract: CommandText.fleet, discussion: handOffDiscussion)
+
+    @Argument(parsing: .captureForPassthrough, help: "The subcommand, as `release-agent help fleet` lists them.")
     var arguments: [String] = []
 }
 

@@ -46,7 +46,7 @@ package struct InitCommand: ParsableCommand {
             "# Every setting, explained: releases.example/release-agent.toml in the source, or",
             "# /usr/share/doc/release-agent/ when installed from the package.", "",
         ]
-        let lists: Set<String> = ["shared", "slots", "pin"]
+        let lists: Set<String> = ["shared", "slots", "pin", "fleet-etcd", "fleet-canary"]
         func quoted(_ text: String) -> String {
             "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
         }

@@ -8,7 +8,9 @@ public struct RootCommand: ParsableCommand {
         commandName: "release-agent",
         abstract: CommandText.root,
         version: ReleaseAgentVersion.string,
-        subcommands: [DeployLauncher.self, PollCommand.self, ServeLauncher.self, VerifyLauncher.self]
+        subcommands: [
+            DeployLauncher.self, PollCommand.self, ServeLauncher.self, VerifyLauncher.self, FleetLauncher.self,
+        ]
             + SharedCommands.all
     )
 

@@ -43,6 +43,18 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "verify-signatures ssh: an allowed-signers file (git's gpg.ssh.allowedSignersFile).")
     var allowedSigners: String?
     @Option(help: "verify-signatures gpg: a keyring of the trusted public keys.") var gpgKeyring: String?
+    @Option(help: "Fleet mode: etcd client URLs, comma-separated.") var fleetEtcd: String?
+    @Option(help: "Fleet mode: the fleet's name; its keys live under /release-agent/NAME/.") var fleet: String?
+    @Option(help: "Fleet mode: this host's id (default: the host name).") var hostId: String?
+    @Option(help: "Fleet mode: hosts activating at once, a count or a percentage (default 1).")
+    var fleetMaxParallel: String?
+    @Option(help: "Fleet mode: canaries, a count or comma-separated host ids (default 0).") var fleetCanary: String?
+    @Option(help: "Fleet mode: how long the canaries stay healthy before the others go (default 0s).")
+    var fleetCanarySoak: String?
+    @Option(help: "Fleet mode: failed hosts that halt a sha's rollout (default 1).") var fleetMaxFailures: String?
+    @Option(help: "Fleet mode: TTL of the host's registration and slot (default 10s).") var fleetLeaseTtl: String?
+    @Option(help: "Fleet mode: hold or alone while etcd is unreachable (default hold).") var fleetOffline: String?
+    @Option(help: "Fleet mode: CA bundle for https:// etcd endpoints.") var fleetCaFile: String?
 
     /// The settings given as flags, by name. Each setting's name is its property's name
     /// (`keepReleases` is `keep-releases`): read here by reflection, so it is written once.

@@ -51,6 +51,8 @@ public struct Settings: Sendable {
     public var verifySignatures = SignaturePolicy.off
     public var allowedSigners: String?
     public var gpgKeyring: String?
+    /// Fleet mode, with `fleet-etcd`; nil on one host.
+    public var fleet: FleetSettings?
 
     public init(root: String) {
         self.root = root
@@ -59,7 +61,7 @@ public struct Settings: Sendable {
 
     /// Checks and types every raw value; the first bad one is a usage error naming its source.
     public init(raw: [String: RawSetting]) throws {
-        var reader = SettingReader(raw: raw)
+        let reader = SettingReader(raw: raw)
         guard let root = try reader.path("root") else {
             throw AgentError.usage(
                 "no deploy root: pass --root DIR, set RELEASE_AGENT_ROOT, or root in the config file")
@@ -175,6 +177,7 @@ public struct Settings: Sendable {
         pidFile = try reader.path("pid-file")
         try readSignatureSettings(reader)
         try checkHealthTargets(reader)
+        fleet = try FleetSettings.read(reader)
     }
 
     /// verify-signatures with the file it needs, readable.

@@ -2,8 +2,8 @@ import Foundation
 
 /// A stage of a deploy or rollback that failed; the caller records it and runs `on-failure`.
 package struct StageFailure: Error {
-    var stage: String
-    var reason: String
+    package var stage: String
+    package var reason: String
 
     package init(stage: String, reason: String) {
         self.stage = stage
@@ -31,6 +31,9 @@ package struct Activation {
     let operation: DeployContext
     var kind: HistoryEvent.Kind = .deploy
     var trigger = "cli"
+    /// Fleet mode: confirms the lease just before the swap; throwing `FleetHold` stops the
+    /// activation with nothing changed (a blue-green candidate is stopped).
+    package var beforeSwap: (() throws -> Void)?
 
     package init(operation: DeployContext, kind: HistoryEvent.Kind = .deploy, trigger: String = "cli") {
         self.operation = operation
@@ -60,6 +63,8 @@ package struct Activation {
             throw error
         } catch let error as AgentError where error.kind == .cancelled {
             throw error
+        } catch let hold as FleetHold {
+            throw hold
         } catch {
             // Any other error (a link or state file that cannot be written): if the swap has
             // begun, the same revert as a failed activate; before it, the release stays as it was.
@@ -77,6 +82,7 @@ package struct Activation {
 
     private func restart(_ marker: ActivationMarker) throws {
         let sha = marker.sha
+        try beforeSwap?()
         try marker.write(layout)
         try layout.swapCurrent(to: sha)
         if let outcome = try hooks.run(.activate, sha: sha, previous: marker.previous, cancellable: false),
@@ -163,6 +169,12 @@ package struct Activation {
         }
         if let failure = checkLive(port: candidate) {
             throw fail(marker, "health", "the candidate on port \(candidate) is unhealthy: \(failure)")
+        }
+        do {
+            try beforeSwap?()
+        } catch {
+            stopCandidate(marker)
+            throw error
         }
         try marker.write(layout)
         try layout.swapCurrent(to: sha)

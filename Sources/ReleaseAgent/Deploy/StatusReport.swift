@@ -24,6 +24,8 @@ public struct StatusReport: Codable, Sendable {
     public var quarantinedElsewhere: [QuarantineBook.Entry]
     public var lastResult: HistoryEvent?
     public var paused: PauseState?
+    /// Fleet mode: this host's gate.
+    public var fleet: FleetLocalState?
     public var headSeen: HeadSeen?
     /// "live is 3 commits behind main (head abc1234, seen 2 min ago by poll)".
     public var sync: String?
@@ -56,6 +58,7 @@ public struct StatusReport: Codable, Sendable {
         quarantinedElsewhere = elsewhere.sorted { $0.time > $1.time }
         lastResult = History(path: layout.history).tail(1).last
         paused = PauseState.read(layout)
+        fleet = FleetLocalState.read(layout)
         headSeen = HeadSeen.read(layout)
         sync = headSeen?.line(branch: branch, live: current)
     }
@@ -71,6 +74,7 @@ public struct StatusReport: Codable, Sendable {
         }
         if let currentProblem { lines.append("warning: \(currentProblem)") }
         if let paused { lines.append("paused:  \(paused.text); poll and webhooks deploy nothing until resume") }
+        if let fleet { lines.append("fleet:   \(fleet.text.terminalSafe)") }
         if let sync {
             lines.append("sync:    \(sync)")
             if let headSeen, headSeen.live == current, headSeen.sha != current {

@@ -19,6 +19,7 @@ struct MetricsSnapshot {
     var lastSuccessTime: Double?
     var fetch: FetchState?
     var stages: [String: StageHistogram] = [:]
+    var fleet: FleetLocalState?
 
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
@@ -40,6 +41,7 @@ struct MetricsSnapshot {
         lastSuccessTime = totals.lastSuccessTime
         stages = totals.stages ?? [:]
         fetch = FetchState.read(layout)
+        fleet = FleetLocalState.read(layout)
     }
 }
 
@@ -114,6 +116,14 @@ final class ServeMetrics: @unchecked Sendable {
             gauge(
                 "release_agent_commits_behind", "Commits on the branch after the live release, at the last fetch.",
                 Double(behind))
+        }
+        if let fleet = snapshot.fleet {
+            gauge(
+                "release_agent_fleet_waiting", "Fleet mode: 1 while this host waits for the canaries or a slot.",
+                fleet.isWaiting ? 1 : 0)
+            gauge(
+                "release_agent_fleet_halted", "Fleet mode: 1 when the newest rollout this host saw is halted.",
+                fleet.phase == .halted ? 1 : 0)
         }
         let info = "The live release (1) and those live before it in this serve (0)."
         if publishedSHA != snapshot.current {

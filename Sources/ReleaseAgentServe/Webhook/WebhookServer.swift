@@ -118,7 +118,12 @@ struct WebhookServer {
         let state = await queue.state
         guard state.ready else { return Self.json(.serviceUnavailable, #"{"ready":false}"#) }
         let pause = PauseState.read(settings.layout)
+        let fleet = FleetLocalState.read(settings.layout)
+        let fleetObject: Any =
+            fleet.map { ["state": $0.phase.rawValue, "sha": $0.sha ?? NSNull(), "detail": $0.detail] as [String: Any] }
+            ?? NSNull()
         let object: [String: Any] = [
+            "fleet": fleetObject,
             "current": state.current ?? NSNull(), "deploying": state.deploying,
             "last_result": state.lastResult ?? NSNull(), "paused": pause != nil,
             "paused_reason": pause?.reason ?? NSNull(),

@@ -1,0 +1,145 @@
+import Foundation
+
+/// Fleet mode's settings, typed once: present only with `fleet-etcd`.
+public struct FleetSettings: Sendable, Equatable {
+    /// A count of hosts, or a percentage of the registered ones (at least 1).
+    public enum Share: Sendable, Equatable {
+        case count(Int)
+        case percent(Int)
+
+        public func of(_ hosts: Int) -> Int {
+            switch self {
+            case .count(let count): return max(1, count)
+            case .percent(let percent): return max(1, hosts * percent / 100)
+            }
+        }
+    }
+
+    /// Which hosts activate a new sha first.
+    public enum Canary: Sendable, Equatable {
+        /// The first N hosts that claim a canary seat for the sha.
+        case count(Int)
+        /// These host ids.
+        case hosts([String])
+    }
+
+    public enum Offline: String, Sendable {
+        /// Serve the current release, activate nothing until etcd answers.
+        case hold
+        /// Deploy uncoordinated, as one host.
+        case alone
+    }
+
+    public var endpoints: [URL]
+    public var name: String
+    public var hostID: String
+    public var maxParallel = Share.count(1)
+    public var canary = Canary.count(0)
+    public var canarySoak: Duration = .zero
+    public var maxFailures = 1
+    public var leaseTTL: Duration = .seconds(10)
+    public var offline = Offline.hold
+    public var caFile: String?
+
+    /// The keys' prefix: `/release-agent/<fleet>/`.
+    public var prefix: String { "/release-agent/\(name)/" }
+
+    public var canaryCount: Int {
+        switch canary {
+        case .count(let count): return count
+        case .hosts(let ids): return ids.count
+        }
+    }
+
+    public func isCanary(_ host: String) -> Bool {
+        if case .hosts(let ids) = canary { return ids.contains(host) }
+        return false
+    }
+
+    static func read(_ reader: SettingReader) throws -> FleetSettings? {
+        let names = SettingsOptions.names.filter { $0.hasPrefix("fleet-") || $0 == "fleet" || $0 == "host-id" }
+        guard let list = reader.raw["fleet-etcd"] else {
+            if let stray = names.sorted().first(where: { reader.raw[$0] != nil }) {
+                throw AgentError.usage(
+                    "\(stray) (\(reader.origin(stray))) is a fleet setting, but fleet-etcd is not set; set fleet-etcd to the etcd client URLs, or remove it"
+                )
+            }
+            return nil
+        }
+        let endpoints = try list.value.items.map { text -> URL in
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
+                url.query == nil, (url.path.isEmpty || url.path == "/")
+            else {
+                throw AgentError.usage(
+                    "fleet-etcd item '\(text.terminalSafe)' (\(reader.origin("fleet-etcd"))) is not an etcd client URL like http://10.0.0.5:2379"
+                )
+            }
+            return url
+        }
+        guard !endpoints.isEmpty else {
+            throw AgentError.usage(
+                "fleet-etcd (\(reader.origin("fleet-etcd"))) lists no endpoint; give the etcd client URLs")
+        }
+        guard let name = try reader.string("fleet") else {
+            throw AgentError.usage(
+                "fleet-etcd needs fleet, the fleet's name (its keys live under /release-agent/NAME/)")
+        }
+        guard Self.isKeyPart(name) else {
+            throw AgentError.usage(
+                "fleet '\(name.terminalSafe)' (\(reader.origin("fleet"))) must be letters, digits, '.', '_' or '-'")
+        }
+        let host = try reader.string("host-id") ?? ProcessInfo.processInfo.hostName
+        guard Self.isKeyPart(host) else {
+            throw AgentError.usage(
+                "host-id '\(host.terminalSafe)' (\(reader.origin("host-id"))) must be letters, digits, '.', '_' or '-'; set host-id"
+            )
+        }
+        var fleet = FleetSettings(endpoints: endpoints, name: name, hostID: host)
+        if let text = try reader.string("fleet-max-parallel") {
+            fleet.maxParallel = try share(text, reader)
+        }
+        let canaries = try reader.list("fleet-canary")
+        if canaries.count == 1, let count = Int(canaries[0]) {
+            guard count >= 0 else { throw bad("fleet-canary", canaries[0], reader, "a count >= 0 or host ids") }
+            fleet.canary = .count(count)
+        } else if !canaries.isEmpty {
+            for id in canaries where !isKeyPart(id) {
+                throw bad("fleet-canary", id, reader, "a count >= 0 or host ids")
+            }
+            fleet.canary = .hosts(canaries)
+        }
+        fleet.canarySoak = try reader.duration("fleet-canary-soak") ?? fleet.canarySoak
+        fleet.maxFailures = try reader.integer("fleet-max-failures", minimum: 1) ?? fleet.maxFailures
+        fleet.leaseTTL = try reader.duration("fleet-lease-ttl") ?? fleet.leaseTTL
+        guard fleet.leaseTTL >= .seconds(2) else {
+            throw bad("fleet-lease-ttl", try reader.string("fleet-lease-ttl") ?? "", reader, "at least 2s")
+        }
+        if let text = try reader.string("fleet-offline") {
+            guard let value = Offline(rawValue: text) else { throw bad("fleet-offline", text, reader, "hold or alone") }
+            fleet.offline = value
+        }
+        fleet.caFile = try reader.path("fleet-ca-file")
+        return fleet
+    }
+
+    private static func share(_ text: String, _ reader: SettingReader) throws -> Share {
+        if text.hasSuffix("%"), let percent = Int(text.dropLast()), (1...100).contains(percent) {
+            return .percent(percent)
+        }
+        guard let count = Int(text), count >= 1 else {
+            throw bad("fleet-max-parallel", text, reader, "a count >= 1 or a percentage like 25%")
+        }
+        return .count(count)
+    }
+
+    private static func bad(_ name: String, _ text: String, _ reader: SettingReader, _ expected: String) -> AgentError {
+        AgentError.usage("\(name) '\(text.terminalSafe)' from \(reader.origin(name)) is not \(expected)")
+    }
+
+    static func isKeyPart(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 128
+            && text.unicodeScalars.allSatisfy {
+                CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0)
+            }
+    }
+}

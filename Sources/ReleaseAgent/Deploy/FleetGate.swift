@@ -1,0 +1,46 @@
+import Foundation
+
+/// Fleet mode's say over activation; `ReleaseAgentFleet` implements it over etcd. A deploy
+/// builds as on one host, then asks the gate before it activates.
+public protocol FleetGate: AnyObject {
+    /// Blocks until this host may activate `sha` (the canaries are done, a slot is held).
+    /// Throws `FleetHalt` when the sha is halted fleet-wide, `FleetHold` when not now.
+    func admit(sha: String, previous: String?) throws
+    /// Just before the swap: the lease is confirmed, else `FleetHold` (then no swap).
+    func confirm() throws
+    /// After the activation: the result goes into the rollout, the slot is freed.
+    func finish(sha: String, ok: Bool, reason: String?)
+    /// Not activating after all: the slot (if any) is freed, nothing recorded.
+    func release()
+}
+
+/// Not now, and not the commit's fault (etcd unreachable under `fleet-offline hold`, the lease
+/// lost before the swap): nothing is recorded against the sha; the next trigger tries again.
+public struct FleetHold: Error, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+}
+
+/// The sha's rollout is halted fleet-wide: this host never activates it (quarantined here).
+public struct FleetHalt: Error, Sendable {
+    public var reason: String
+    public init(_ reason: String) { self.reason = reason }
+}
+
+/// Set by `release-agent-full` (which links the etcd client): makes the gate for a deploy.
+public enum FleetGates {
+    nonisolated(unsafe) public static var make: ((Settings, Output) throws -> FleetGate)?
+
+    static func gate(for operation: DeployContext) throws -> FleetGate? {
+        guard operation.settings.fleet != nil else { return nil }
+        guard let make else {
+            throw AgentError.environment("fleet mode needs release-agent-full next to release-agent; reinstall both")
+        }
+        return try make(operation.settings, operation.output)
+    }
+}
+
+extension DeployContext {
+    /// The fleet gate of this deploy, or nil on one host.
+    package func fleetGate() throws -> FleetGate? { try FleetGates.gate(for: self) }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// `.release-agent/fleet.json`: what this host's fleet gate is doing (waiting for the canaries
+/// or a slot, activating, halted, held while etcd is unreachable), for status, /healthz and
+/// /metrics without asking etcd.
+public struct FleetLocalState: Codable, Sendable, Equatable {
+    public enum Phase: String, Codable, Sendable {
+        case waitingCanaries = "waiting-canaries"
+        case waitingSlot = "waiting-slot"
+        case activating, idle, failed, halted, held
+    }
+
+    public var phase: Phase
+    public var sha: String?
+    public var detail: String
+    public var time: Double
+
+    public init(_ phase: Phase, sha: String?, detail: String) {
+        self.phase = phase
+        self.sha = sha
+        self.detail = detail
+        time = Date().timeIntervalSince1970
+    }
+
+    static func path(_ layout: Layout) -> String { layout.state + "/fleet.json" }
+
+    public static func read(_ layout: Layout) -> FleetLocalState? {
+        guard let data = FileManager.default.contents(atPath: path(layout)) else { return nil }
+        return try? JSONDecoder().decode(FleetLocalState.self, from: data)
+    }
+
+    /// Best effort, like head.json: a state file that cannot be written loses a status line.
+    public func write(_ layout: Layout) {
+        guard FileSystem.isDirectory(layout.state), let data = try? JSONEncoder().encode(self) else { return }
+        try? FileSystem.writeAtomically(data, to: FleetLocalState.path(layout))
+    }
+
+    public var isWaiting: Bool { phase == .waitingCanaries || phase == .waitingSlot }
+
+    public var text: String {
+        let sha = self.sha.map { " " + $0.prefix(12) } ?? ""
+        let ago = Int(Date().timeIntervalSince1970 - time)
+        switch phase {
+        case .waitingCanaries: return "waiting for the canaries to finish\(sha) (\(ago)s): \(detail)"
+        case .waitingSlot: return "waiting for an activation slot for\(sha) (\(ago)s): \(detail)"
+        case .activating: return "activating\(sha): \(detail)"
+        case .idle: return "idle: \(detail)"
+        case .failed: return "failed\(sha): \(detail)"
+        case .halted: return "the rollout of\(sha) is halted fleet-wide: \(detail)"
+        case .held: return "held\(sha): \(detail)"
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import ReleaseAgent
+import ReleaseAgentEtcd
+
+/// `rollouts/<sha>`: one sha's rollout, changed only by compare-and-swap transactions.
+public struct RolloutRecord: Codable, Sendable, Equatable {
+    public var sha: String
+    /// Canary seats claimed (the first hosts to ask, or the listed ids).
+    public var canaries: [String] = []
+    /// Canaries that reported the sha healthy, with when.
+    public var canariesHealthy: [String: Double] = [:]
+    public var done: [String] = []
+    public var failed: [String: String] = [:]
+    public var halted: String?
+    public var time = Date().timeIntervalSince1970
+
+    public init(sha: String) { self.sha = sha }
+}
+
+/// `hosts/<host-id>`, on the host's lease.
+public struct HostRecord: Codable, Sendable, Equatable {
+    public var host: String
+    public var current: String?
+    /// idle, waiting, activating, failed.
+    public var state: String
+    public var sha: String?
+    public var lastResult: String?
+    public var version = ReleaseAgentVersion.string
+    public var time = Date().timeIntervalSince1970
+}
+
+/// The fleet's keys under `/release-agent/<fleet>/`.
+struct FleetKeys {
+    let prefix: String
+
+    var hosts: String { prefix + "hosts/" }
+    var slots: String { prefix + "slots/" }
+    var rollouts: String { prefix + "rollouts/" }
+    func host(_ id: String) -> String { hosts + id }
+    func slot(_ id: String) -> String { slots + id }
+    func rollout(_ sha: String) -> String { rollouts + sha }
+}
+
+extension EtcdClient {
+    /// A JSON value and the revision to compare against (0: absent).
+    func read<T: Decodable>(_ type: T.Type, _ key: String) throws -> (T?, Int64) {
+        guard let kv = try get(key) else { return (nil, 0) }
+        return (try? JSONDecoder().decode(T.self, from: kv.value), kv.modRevision)
+    }
+
+    /// Read, change, write back if nobody wrote in between; else read again (bounded). A
+    /// write that timed out but landed is seen on the re-read, so it is not applied twice.
+    @discardableResult
+    func update<T: Codable>(_ key: String, default make: () -> T, _ change: (inout T) -> Void) throws -> T {
+        for _ in 0..<50 {
+            let (old, revision) = try read(T.self, key)
+            var value = old ?? make()
+            change(&value)
+            let data = try JSONEncoder().encode(value)
+            let compare = revision == 0 ? EtcdCompare.absent(key) : EtcdCompare(key: key, .modRevision(revision))
+            if try txn([compare], success: [.put(key: key, value: data, lease: nil)]).succeeded { return value }
+        }
+        throw EtcdError(.unavailable, "\(key) kept changing under 50 compare-and-swap attempts; try again")
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// The activate hook of a fleet host: logs start and end with the time (the hooks' own
+/// timestamps are what the slot limit is measured from), then restarts the host's app.
+/// A file named SLOW in the deploy root makes it hang (for kill -9 mid-activation).
+private let activate = """
+    #!/bin/sh
+    set -eu
+    echo "start $HOST_ID $RELEASE_SHA $(date +%s.%N)" >> "$FLEET_LOG"
+    if [ -f "$DEPLOY_ROOT/SLOW" ]; then exec sleep 20; fi
+    "$(dirname "$0")/control" start "$APP_PORT"
+    sleep 0.3
+    echo "end $HOST_ID $RELEASE_SHA $(date +%s.%N)" >> "$FLEET_LOG"
+
+    """
+
+/// One host of the fleet: its own root, app port and hooks; `deploy` with the fleet settings.
+private struct Host {
+    var agent: Agent
+    let id: String
+    let port: Int
+    let arguments: [String]
+
+    init(
+        _ id: String, scratch: Scratch, repo: GitFixture, etcd: String, log: String, extra: [String],
+        root: String? = nil
+    ) throws {
+        self.id = id
+        port = freePort()
+        let name = root ?? id
+        agent = try Agent(root: scratch.sub(name), repo: repo.path)
+        let hooks = scratch.sub(name + "-hooks")
+        try DemoService.writeHooks(into: hooks, restartPort: port)
+        try activate.write(toFile: hooks + "/activate", atomically: true, encoding: .utf8)
+        chmod(hooks + "/activate", 0o755)
+        agent.environment["HOST_ID"] = id
+        agent.environment["FLEET_LOG"] = log
+        agent.environment["APP_PORT"] = String(port)
+        arguments =
+            [
+                "--fleet-etcd", etcd, "--fleet", "shop", "--host-id", id, "--strategy", "restart", "--hooks-dir", hooks,
+                "--health-url", "http://127.0.0.1:\(port)/health", "--health-timeout", "5s", "--fleet-lease-ttl", "3s",
+            ] + extra
+    }
+
+    func deploy() throws -> RunningCommand { try agent.start("deploy", arguments) }
+    func fleet(_ subcommand: String) throws -> CommandResult { try agent.run("fleet " + subcommand, arguments) }
+}
+
+/// Activations per host and sha from the hooks' log: (host, sha, start, end).
+private func activations(_ log: String) -> [(host: String, sha: String, start: Double, end: Double)] {
+    let lines = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+    var open: [String: Double] = [:]
+    var result: [(String, String, Double, Double)] = []
+    for line in lines {
+        let parts = line.split(separator: " ").map(String.init)
+        guard parts.count == 4, let time = Double(parts[3]) else { continue }
+        let key = parts[1] + " " + parts[2]
+        if parts[0] == "start" { open[key] = time }
+        if parts[0] == "end", let start = open.removeValue(forKey: key) {
+            result.append((parts[1], parts[2], start, time))
+        }
+    }
+    return result.map { (host: $0.0, sha: $0.1, start: $0.2, end: $0.3) }
+}
+
+/// Most activations that overlapped at one instant.
+private func peak(_ intervals: [(host: String, sha: String, start: Double, end: Double)]) -> Int {
+    var edges: [(time: Double, step: Int)] = []
+    for interval in intervals {
+        edges.append((interval.start, 1))
+        edges.append((interval.end, -1))
+    }
+    edges.sort { left, right in left.time == right.time ? left.step < right.step : left.time < right.time }
+    var now = 0
+    var most = 0
+    for edge in edges {
+        now += edge.step
+        most = max(most, now)
+    }
+    return most
+}
+
+@Suite("fleet: 5 agents, one branch, a real 3-member etcd", .serialized, .enabled(if: TestTools.runnable("etcd")))
+struct FleetTests {
+    @Test(
+        "a push reaches all; at most fleet-max-parallel activate at once; the canary first; a bad commit halts at the canary"
+    )
+    func rollout() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...5).map {
+            try Host(
+                "h\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-max-parallel", "2", "--fleet-canary", "1"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        func deployAll() throws -> [CommandResult] {
+            try hosts.map { try $0.deploy() }.map { try $0.wait(timeout: 120) }
+        }
+
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        let first = try deployAll()
+        for (host, result) in zip(hosts, first) { #expect(result.status == 0, "\(host.id): \(result.stderr)") }
+        for host in hosts {
+            #expect(host.agent.currentSHA == a)
+            #expect(DemoService.get(port: host.port)?.body == "ok \(a)")
+        }
+        let rollout = activations(log).filter { $0.sha == a }.sorted { $0.start < $1.start }
+        #expect(rollout.count == 5, "\(rollout)")
+        #expect(peak(rollout) <= 2, "more than 2 hosts activated at once: \(rollout)")
+        print("fleet rollout of 5 hosts, max-parallel 2, 1 canary: at most \(peak(rollout)) activating at once")
+        // The canary's activation ended before any other began.
+        if let canary = rollout.first {
+            #expect(rollout.dropFirst().allSatisfy { $0.start > canary.end }, "\(rollout)")
+        }
+        let status = try hosts[0].fleet("status")
+        #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+        #expect(status.stdout.contains("rollout \(a.prefix(12)): 5 host(s) done"), "\(status.stdout)")
+
+        // An unhealthy commit: tried by the canary only, halted; the others never activate it.
+        let bad = try repo.commit("sick", files: ["UNHEALTHY": "1"])
+        let second = try deployAll()
+        #expect(second.allSatisfy { $0.status == 1 }, "\(second.map(\.status))")
+        let tried = Set(activations(log).filter { $0.sha == bad }.map(\.host))
+        #expect(tried.count == 1, "hosts that activated the bad commit: \(tried)")
+        for host in hosts { #expect(host.agent.currentSHA == a) }
+        let halted = try hosts[1].fleet("status")
+        #expect(halted.status == 1)
+        #expect(halted.stdout.contains("HALTED"), "\(halted.stdout)")
+        let others = zip(hosts, second).filter { !tried.contains($0.0.id) }
+        for (host, result) in others {
+            #expect(result.stderr.contains("halted fleet-wide"), "\(host.id): \(result.stderr)")
+        }
+
+        // The next good commit reaches every host.
+        let c = try repo.commit("c", remove: ["UNHEALTHY"])
+        let third = try deployAll()
+        for (host, result) in zip(hosts, third) { #expect(result.status == 0, "\(host.id): \(result.stderr)") }
+        for host in hosts { #expect(host.agent.currentSHA == c) }
+        #expect(peak(activations(log).filter { $0.sha == c }) <= 2)
+    }
+
+    @Test(
+        "kill -9 mid-activation frees the slot at lease expiry; one etcd member down changes nothing; all down holds; a second agent with one host-id exits 2"
+    )
+    func faults() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...5).map {
+            try Host("f\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        // f1 hangs in its activate hook holding the only slot; killed -9, its lease expires.
+        try FileManager.default.createDirectory(atPath: hosts[0].agent.root, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: hosts[0].agent.root + "/SLOW", contents: nil)
+        let stuck = try hosts[0].deploy()
+        #expect(
+            eventually(timeout: 60) {
+                activations(log).isEmpty
+                    && ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("start f1")
+            })
+        // Same host-id while f1 lives: exit 2, one line.
+        let twin = try Host(
+            "f1", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [], root: "f1-twin")
+        let duplicate = try twin.deploy().wait(timeout: 60)
+        #expect(duplicate.status == 2, "\(duplicate.stderr)")
+        #expect(duplicate.stderr.contains("host-id 'f1' is registered by another live agent"), "\(duplicate.stderr)")
+        let others = try hosts.dropFirst().map { try $0.deploy() }
+        usleep(500_000)
+        kill(stuck.pid, SIGKILL)
+        _ = try? stuck.wait(timeout: 10)
+        for (host, running) in zip(hosts.dropFirst(), others) {
+            let result = try running.wait(timeout: 120)
+            #expect(result.status == 0, "\(host.id): \(result.stderr)")
+            #expect(host.agent.currentSHA == a)
+        }
+
+        // One member down: the next rollout goes as before.
+        cluster.stop(0)
+        let b = try repo.commit("b")
+        for host in hosts.dropFirst() {
+            let result = try host.deploy().wait(timeout: 120)
+            #expect(result.status == 0, "\(host.id): \(result.stderr)")
+            #expect(host.agent.currentSHA == b)
+        }
+        // All down: nothing activates, the apps keep serving; back up: the deploy goes on.
+        cluster.stopAll()
+        let c = try repo.commit("c")
+        let held = try hosts[1].deploy().wait(timeout: 120)
+        #expect(held.status == 1)
+        #expect(held.stderr.contains("etcd is unreachable"), "\(held.stderr)")
+        #expect(held.stderr.contains("fleet-offline hold"), "\(held.stderr)")
+        #expect(hosts[1].agent.currentSHA == b)
+        #expect(DemoService.get(port: hosts[1].port)?.body == "ok \(b)")
+        for index in cluster.members.indices { try cluster.start(index) }
+        #expect(cluster.waitHealthy(timeout: 60))
+        let resumed = try hosts[1].deploy().wait(timeout: 120)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(hosts[1].agent.currentSHA == c)
+    }
+
+    @Test(
+        "5 serve agents: a push reaches every host through the poll loop, one at a time; status, /healthz and /metrics show the fleet state"
+    )
+    func serveAgents() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...5).map {
+            try Host("s\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        let serves = try hosts.map { host in
+            try ServeProcess(
+                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+        }
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+        let b = try repo.commit("b")
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == b } })
+        // current moves at the swap; the hook logs its end a moment later.
+        #expect(eventually(timeout: 30) { activations(log).filter { $0.sha == b }.count == 5 })
+        let rollout = activations(log).filter { $0.sha == b }
+        #expect(peak(rollout) == 1, "more than 1 host activated at once: \(rollout)")
+        #expect(
+            eventually(timeout: 10) {
+                (try? TestHTTP.send("GET", serves[0].base + "/healthz"))?.body.contains(#""state":"idle""#) == true
+            })
+        let metrics = try TestHTTP.send("GET", serves[0].base + "/metrics")
+        #expect(metrics.body.contains("release_agent_fleet_waiting 0"), "\(metrics.body)")
+        let status = try hosts[0].agent.run("status")
+        #expect(status.stdout.contains("fleet:   idle"), "\(status.stdout)")
+        for serve in serves { #expect(try serve.stop().status == 0) }
+    }
+}
