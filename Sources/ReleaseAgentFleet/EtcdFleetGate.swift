@@ -44,6 +44,12 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     public func admit(sha: String, previous: String?) throws {
         let start = ContinuousClock.now
         do {
+            if let kv = try etcd.get(keys.paused) {
+                let pause = try? JSONDecoder().decode(FleetPause.self, from: kv.value)
+                let why = pause.map { "\($0.reason) (by \($0.by))" } ?? "paused"
+                FleetLocalState(.held, sha: sha, detail: "the fleet is paused: \(why)").write(layout)
+                throw FleetHold("the fleet is paused: \(why); release-agent fleet resume lets it go on")
+            }
             try register(state: "waiting", sha: sha, current: previous)
             startKeepAlive()
             try waitForCanaries(sha)
@@ -120,6 +126,54 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         timer?.cancel()
         // Revoking the lease deletes the slot and the registration at once.
         if let lease { try? etcd.revoke(lease) }
+    }
+
+    public func pendingTarget(head: String) -> FleetTarget? {
+        guard let kv = try? etcd.get(keys.target),
+            let target = try? JSONDecoder().decode(FleetTarget.self, from: kv.value)
+        else { return nil }
+        if FleetTarget.applied(layout) == target.id { return nil }
+        if let at = target.head, at != head {
+            // A newer commit on the branch ends the rollback (compared: only this version goes).
+            _ = try? etcd.txn(
+                [EtcdCompare(key: keys.target, .modRevision(kv.modRevision))], success: [.delete(key: keys.target)])
+            return nil
+        }
+        return target
+    }
+
+    public func apply(_ target: FleetTarget, rollback: () throws -> String) throws -> String {
+        let label = target.sha.map { String($0.prefix(12)) } ?? "the previous release"
+        do {
+            try register(state: "waiting", sha: target.sha, current: layout.currentSHA())
+            startKeepAlive()
+            let (position, of) = try acquireSlot(target.sha ?? "previous")
+            try register(state: "activating", sha: target.sha, current: layout.currentSHA())
+            FleetLocalState(
+                .activating, sha: target.sha, detail: "fleet rollback to \(label), slot \(position + 1) of \(of)"
+            )
+            .write(layout)
+        } catch let error as EtcdError {
+            release()
+            throw AgentError.environment("fleet rollback to \(label) waits: \(error.detail)")
+        } catch let hold as FleetHold {
+            release()
+            throw AgentError.environment("fleet rollback to \(label) waits: \(hold.reason)")
+        }
+        defer { release() }
+        do {
+            let sha = try rollback()
+            target.markApplied(layout)
+            FleetLocalState(.idle, sha: sha, detail: "fleet rollback: \(sha.prefix(12)) is live").write(layout)
+            try? register(state: "idle", sha: nil, current: sha, result: "fleet rollback ok")
+            return sha
+        } catch {
+            // Carried out, if not well: a rollback that cannot be done is not tried every poll.
+            target.markApplied(layout)
+            FleetLocalState(.failed, sha: target.sha, detail: "fleet rollback failed").write(layout)
+            try? register(state: "failed", sha: nil, current: layout.currentSHA(), result: "fleet rollback failed")
+            throw error
+        }
     }
 
     // MARK: steps

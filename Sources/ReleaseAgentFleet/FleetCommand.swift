@@ -7,7 +7,10 @@ import ReleaseAgentEtcd
 public struct FleetCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "fleet", abstract: CommandText.fleet,
-        subcommands: [FleetStatusCommand.self, FleetUnhaltCommand.self])
+        subcommands: [
+            FleetStatusCommand.self, FleetRollbackCommand.self, FleetPauseCommand.self, FleetResumeCommand.self,
+            FleetUnhaltCommand.self,
+        ])
 
     public init() {}
 }
@@ -53,6 +56,12 @@ struct FleetStatusCommand: ParsableCommand {
         let connection = try FleetConnection(settings)
         let hosts = try connection.hosts()
         let newest = try connection.rollouts().first
+        let paused = try connection.etcd.get(connection.keys.paused).flatMap {
+            try? JSONDecoder().decode(FleetPause.self, from: $0.value)
+        }
+        let target = try connection.etcd.get(connection.keys.target).flatMap {
+            try? JSONDecoder().decode(FleetTarget.self, from: $0.value)
+        }
         let failing = newest?.halted != nil || hosts.contains { $0.state == "failed" }
         if json {
             let encoder = JSONEncoder()
@@ -61,12 +70,27 @@ struct FleetStatusCommand: ParsableCommand {
                 var fleet: String
                 var hosts: [HostRecord]
                 var rollout: RolloutRecord?
+                var paused: FleetPause?
+                var target: FleetTarget?
             }
-            let data = try encoder.encode(Report(fleet: connection.fleet.name, hosts: hosts, rollout: newest))
+            let report = Report(
+                fleet: connection.fleet.name, hosts: hosts, rollout: newest, paused: paused, target: target)
+            let data = try encoder.encode(report)
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("fleet \(connection.fleet.name): \(hosts.count) live host(s)")
+            print(
+                "fleet \(connection.fleet.name): \(hosts.count) host(s) deploying now (a host is registered while it deploys)"
+            )
             let now = Date().timeIntervalSince1970
+            if let paused {
+                print(
+                    "PAUSED: \(paused.reason.terminalSafe) (by \(paused.by)); release-agent fleet resume lets it go on")
+            }
+            if let target {
+                print(
+                    "fleet rollback to \(target.sha.map { String($0.prefix(12)) } ?? "each host's previous release") is under way"
+                )
+            }
             for host in hosts {
                 let current = host.current.map { String($0.prefix(12)) } ?? "nothing live"
                 let result = host.lastResult.map { ", last: \($0.terminalSafe)" } ?? ""
@@ -118,5 +142,60 @@ struct FleetUnhaltCommand: ParsableCommand {
         print(
             "unhalted \(rollout.sha.prefix(12)) in fleet \(connection.fleet.name); the hosts that quarantined it deploy it on their next trigger with --force, or a newer commit"
         )
+    }
+}
+
+struct FleetRollbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Every host activates SHA (default: its own previous release), fleet-max-parallel at a time.",
+        discussion:
+            "Hosts carry it out at their next poll (serve's poll loop, or cron); what they leave is quarantined, so the polls do not undo it. A new commit on the branch clears it."
+    )
+
+    @OptionGroup var settings: SettingsOptions
+    @Argument(help: "The release to go back to (full id or unique prefix); default: each host's previous.")
+    var sha: String?
+
+    func run() throws {
+        let connection = try FleetConnection(settings)
+        if let sha, sha.count < 4 || sha.count > 40 || !sha.allSatisfy(\.isHexDigit) {
+            throw AgentError.usage("'\(sha.terminalSafe)' is not a commit id: give 4 to 40 hex digits")
+        }
+        let head = try connection.rollouts().first?.sha
+        let target = FleetTarget(sha: sha?.lowercased(), head: head)
+        try connection.etcd.put(connection.keys.target, try JSONEncoder().encode(target))
+        let what = sha.map { "activate \($0)" } ?? "roll back to its previous release"
+        print(
+            "fleet \(connection.fleet.name): every host will \(what) at its next poll, fleet-max-parallel at a time; release-agent fleet status shows them"
+        )
+    }
+}
+
+struct FleetPauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "No host activates until fleet resume (builds still happen).")
+
+    @OptionGroup var settings: SettingsOptions
+    @Option(help: "Why, shown by fleet status and each host's status.") var reason = "paused by an operator"
+
+    func run() throws {
+        let connection = try FleetConnection(settings)
+        let pause = FleetPause(reason: reason, by: NSUserName(), time: Date().timeIntervalSince1970)
+        try connection.etcd.put(connection.keys.paused, try JSONEncoder().encode(pause))
+        print("fleet \(connection.fleet.name) paused: \(reason.terminalSafe); release-agent fleet resume lets it go on")
+    }
+}
+
+struct FleetResumeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Lift fleet pause: the hosts activate at their next trigger.")
+
+    @OptionGroup var settings: SettingsOptions
+
+    func run() throws {
+        let connection = try FleetConnection(settings)
+        try connection.etcd.delete(connection.keys.paused)
+        print("fleet \(connection.fleet.name) resumed")
     }
 }

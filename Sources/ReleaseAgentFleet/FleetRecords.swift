@@ -29,6 +29,13 @@ public struct HostRecord: Codable, Sendable, Equatable {
     public var time = Date().timeIntervalSince1970
 }
 
+/// `paused`: set by `fleet pause`; no host activates while it is there.
+public struct FleetPause: Codable, Sendable, Equatable {
+    public var reason: String
+    public var by: String
+    public var time: Double
+}
+
 /// The fleet's keys under `/release-agent/<fleet>/`.
 struct FleetKeys {
     let prefix: String
@@ -39,6 +46,8 @@ struct FleetKeys {
     func host(_ id: String) -> String { hosts + id }
     func slot(_ id: String) -> String { slots + id }
     func rollout(_ sha: String) -> String { rollouts + sha }
+    var target: String { prefix + "target" }
+    var paused: String { prefix + "paused" }
 }
 
 extension EtcdClient {

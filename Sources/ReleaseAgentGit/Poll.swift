@@ -43,6 +43,17 @@ public struct Poll {
             }
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
+        // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
+        if let gate = try operation.fleetGate(), let target = gate.pendingTarget(head: head.hex) {
+            do {
+                let sha = try gate.apply(target) {
+                    try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
+                }
+                return .deployed(sha)
+            } catch let error as AgentError where error.kind == .busy {
+                return .busy
+            }
+        }
         switch check.verdict(head: head, force: force) {
         case .live: return .nothingToDo
         case .quarantined(let reason): return .quarantined(head.hex, reason: reason)

@@ -208,7 +208,7 @@ struct FleetTests {
     }
 
     @Test(
-        "5 serve agents: a push reaches every host through the poll loop, one at a time; status, /healthz and /metrics show the fleet state"
+        "5 serve agents: pushes reach every host one at a time; fleet rollback, pause, resume; all of etcd down holds, then goes on"
     )
     func serveAgents() throws {
         let scratch = Scratch()
@@ -239,6 +239,38 @@ struct FleetTests {
         #expect(metrics.body.contains("release_agent_fleet_waiting 0"), "\(metrics.body)")
         let status = try hosts[0].agent.run("status")
         #expect(status.stdout.contains("fleet:   idle"), "\(status.stdout)")
+
+        // fleet rollback: every host goes back to a, one at a time, and the polls leave it so.
+        let rolled = try hosts[2].fleet("rollback")
+        #expect(rolled.status == 0, "\(rolled.stderr)")
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+        sleep(4)
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == a }, "a poll undid the fleet rollback")
+        // A new commit clears it and rolls out.
+        let c = try repo.commit("c")
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == c } })
+        #expect(peak(activations(log).filter { $0.sha == c }) == 1)
+
+        // fleet pause holds every activation; resume lets them go.
+        #expect(try hosts[0].fleet("pause --reason maintenance").status == 0)
+        let d = try repo.commit("d")
+        sleep(4)
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == c }, "a host activated while the fleet was paused")
+        let paused = try hosts[0].fleet("status")
+        #expect(paused.stdout.contains("PAUSED: maintenance"), "\(paused.stdout)")
+        #expect(try hosts[0].fleet("resume").status == 0)
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == d } })
+
+        // All of etcd down: nothing activates, every agent keeps serving; back up: they go on.
+        cluster.stopAll()
+        let e = try repo.commit("e")
+        sleep(4)
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == d }, "a host activated without etcd")
+        for serve in serves { #expect((try? TestHTTP.send("GET", serve.base + "/healthz"))?.status == 200) }
+        for host in hosts { #expect(DemoService.get(port: host.port)?.body == "ok \(d)") }
+        for index in cluster.members.indices { try cluster.start(index) }
+        #expect(cluster.waitHealthy(timeout: 60))
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == e } })
         for serve in serves { #expect(try serve.stop().status == 0) }
     }
 }

@@ -109,7 +109,8 @@ struct PollCommand: ParsableCommand {
     static func run(_ resolved: Settings, force: Bool) throws {
         let check = PollCheck(
             operation: DeployContext(settings: resolved, output: Output(json: resolved.logFormat == .json)))
-        if let head = try check.remote().localHead {
+        // Fleet mode asks etcd (a fleet rollback may be pending): release-agent-full does that.
+        if resolved.fleet == nil, let head = try check.remote().localHead {
             if !PauseState.isPaused(resolved.layout) {
                 HeadSeen.sawHead(head.hex, source: "poll", layout: resolved.layout)
             }

@@ -12,6 +12,44 @@ public protocol FleetGate: AnyObject {
     func finish(sha: String, ok: Bool, reason: String?)
     /// Not activating after all: the slot (if any) is freed, nothing recorded.
     func release()
+    /// A `fleet rollback` this host has not carried out yet; nil when there is none, when the
+    /// branch moved on since (a new commit clears it), or when etcd cannot be asked.
+    func pendingTarget(head: String) -> FleetTarget?
+    /// Carries `target` out: `rollback` runs while this host holds a slot; then it is recorded
+    /// as done here. Returns the sha now live.
+    func apply(_ target: FleetTarget, rollback: () throws -> String) throws -> String
+}
+
+/// `target`: set by `fleet rollback [SHA]`; every host activates SHA (or its own previous
+/// release), `fleet-max-parallel` at a time.
+public struct FleetTarget: Codable, Sendable, Equatable {
+    public var id: String
+    /// nil: each host's previous release.
+    public var sha: String?
+    /// The branch head when it was set: a newer head clears it.
+    public var head: String?
+    public var time: Double
+    public var by: String
+
+    public init(sha: String?, head: String?) {
+        id = UUID().uuidString
+        self.sha = sha
+        self.head = head
+        time = Date().timeIntervalSince1970
+        by = NSUserName()
+    }
+
+    /// `.release-agent/fleet-target.json`: the id of the last target this host carried out.
+    static func appliedPath(_ layout: Layout) -> String { layout.state + "/fleet-target.json" }
+
+    public static func applied(_ layout: Layout) -> String? {
+        (try? String(contentsOfFile: appliedPath(layout), encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+    }
+
+    public func markApplied(_ layout: Layout) {
+        try? FileSystem.writeAtomically(Data((id + "\n").utf8), to: FleetTarget.appliedPath(layout))
+    }
 }
 
 /// Not now, and not the commit's fault (etcd unreachable under `fleet-offline hold`, the lease

@@ -7,7 +7,7 @@ public struct Rollback {
     public init(operation: DeployContext) { self.operation = operation }
 
     /// `target` is a sha or unique prefix; nil takes the release live before the current one.
-    public func run(target: String?) throws -> String {
+    public func run(target: String?, trigger: String = "cli") throws -> String {
         try operation.locked {
             let started = ContinuousClock.now
             try operation.checkLiveSlot()
@@ -37,7 +37,7 @@ public struct Rollback {
                 throw error
             } catch {
                 throw operation.recordFailure(
-                    StageFailure(error), kind: .rollback, sha: sha, previous: current, trigger: "cli",
+                    StageFailure(error), kind: .rollback, sha: sha, previous: current, trigger: trigger,
                     subject: complete[sha]?.commit?.subject, started: started)
             }
             if let current, operation.records.read(current) != nil {
@@ -46,7 +46,7 @@ public struct Rollback {
             }
             Hooks(operation: operation).runLogged(.postDeploy, sha: sha, previous: current)
             var event = HistoryEvent(event: .rollback, result: .ok, sha: sha, previous: current)
-            event.trigger = "cli"
+            event.trigger = trigger
             event.subject = complete[sha]?.commit?.subject
             event.seconds = (ContinuousClock.now - started).seconds
             try operation.history.append(event)
