@@ -16,6 +16,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     private var keepAlive: DispatchSourceTimer?
     private var canarySeat = false
     private var uncoordinated = false
+    /// The lease is serve's session's: kept alive there, never revoked here.
+    private var sharedLease = false
     private let lock = NSLock()
 
     public init(settings: Settings, output: Output) throws {
@@ -124,8 +126,16 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             return (self.lease, self.keepAlive)
         }
         timer?.cancel()
-        // Revoking the lease deletes the slot and the registration at once.
-        if let lease { try? etcd.revoke(lease) }
+        let shared = lock.withLock { () -> Bool in
+            defer { sharedLease = false }
+            return sharedLease
+        }
+        if shared {
+            _ = try? etcd.delete(keys.slot(fleet.hostID))
+        } else if let lease {
+            // Revoking the lease deletes the slot and the registration at once.
+            try? etcd.revoke(lease)
+        }
     }
 
     public func pendingTarget(head: String) -> FleetTarget? {
@@ -182,6 +192,12 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     private func register(state: String, sha: String?, current: String?, result: String? = nil) throws {
         let lease = try lock.withLock { () throws -> Int64 in
             if let lease = self.lease { return lease }
+            // Under serve the session's lease carries the registration (and is renewed there).
+            if let shared = FleetSession.current?.lease {
+                self.lease = shared
+                sharedLease = true
+                return shared
+            }
             let granted = try etcd.grantLease(ttl: ttlSeconds)
             self.lease = granted
             return granted
@@ -196,8 +212,12 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         guard !answer.succeeded else { return }
         let holder = answer.ranges.first?.kvs.first
         guard holder?.lease == lease else {
-            lock.withLock { self.lease = nil }
-            try? etcd.revoke(lease)
+            let shared = lock.withLock { () -> Bool in
+                self.lease = nil
+                defer { sharedLease = false }
+                return sharedLease
+            }
+            if !shared { try? etcd.revoke(lease) }
             throw AgentError.usage(
                 "host-id '\(fleet.hostID)' is registered by another live agent in fleet '\(fleet.name)' (\(key)); give each host its own host-id"
             )
@@ -207,7 +227,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     private func startKeepAlive() {
         lock.withLock {
-            guard keepAlive == nil, let lease else { return }
+            guard keepAlive == nil, !sharedLease, let lease else { return }
             let timer = DispatchSource.makeTimerSource(queue: DispatchQueue.global())
             let every = fleet.leaseTTL / 3
             timer.schedule(deadline: .now() + every.seconds, repeating: every.seconds)

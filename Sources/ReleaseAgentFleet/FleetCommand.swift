@@ -79,7 +79,7 @@ struct FleetStatusCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             print(
-                "fleet \(connection.fleet.name): \(hosts.count) host(s) deploying now (a host is registered while it deploys)"
+                "fleet \(connection.fleet.name): \(hosts.count) live host(s) (serve agents, and poll or deploy runs under way)"
             )
             let now = Date().timeIntervalSince1970
             if let paused {

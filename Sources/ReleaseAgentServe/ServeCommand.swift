@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import ReleaseAgent
+import ReleaseAgentFleet
 import ServiceLifecycle
 import Synchronization
 
@@ -39,6 +40,10 @@ public struct ServeCommand: AsyncParsableCommand {
                 )
             }
         }
+        // Fleet mode: registered before the port is bound, so a second agent with this
+        // host-id exits 2 at once; deregistered when serve stops.
+        let session = try FleetSession.start(resolved, output: output)
+        defer { session?.stop() }
         let hangup = Self.onSIGHUP { Task { await queue.trigger("sighup") } }
         defer { hangup.cancel() }
 
@@ -58,13 +63,15 @@ public struct ServeCommand: AsyncParsableCommand {
             output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
             SystemdNotify.send("READY=1")
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
+            .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
+            .init(service: http),
+        ]
+        if let session { services.append(.init(service: FleetSessionService(session: session, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
-                    .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
-                    .init(service: http),
-                ],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

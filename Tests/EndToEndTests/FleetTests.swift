@@ -225,6 +225,15 @@ struct FleetTests {
                 agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
         }
         #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+        // Each serve is registered while it runs; a second one with a taken host-id exits 2.
+        let listed = try hosts[0].fleet("status")
+        #expect(listed.stdout.contains("5 live host(s)"), "\(listed.stdout)")
+        let twin = try Host(
+            "s2", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [], root: "s2-twin")
+        let refused = try twin.agent.run(
+            "serve", twin.arguments + ["--allow-unsigned", "--listen", "127.0.0.1:\(freePort())"], timeout: 60)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("host-id 's2' is registered by another live agent"), "\(refused.stderr)")
         let b = try repo.commit("b")
         #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == b } })
         // current moves at the swap; the hook logs its end a moment later.
