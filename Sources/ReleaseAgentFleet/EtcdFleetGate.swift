@@ -109,6 +109,16 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         }
         if let halted = rollout?.halted {
             output.line("fleet    the rollout of \(sha.prefix(12)) is halted: \(halted)")
+            if fleet.autoRevert {
+                // The hosts that run the halted sha go back, a slot at a time (set once).
+                let target = FleetTarget(sha: nil, head: sha, onlyFrom: sha)
+                if let data = try? JSONEncoder().encode(target),
+                    (try? etcd.txn([.absent(keys.target)], success: [.put(key: keys.target, value: data, lease: nil)]))?
+                        .succeeded == true
+                {
+                    output.line("fleet    fleet-auto-revert: the hosts that run \(sha.prefix(12)) roll back")
+                }
+            }
             FleetLocalState(.halted, sha: sha, detail: halted).write(layout)
         } else {
             let detail = ok ? "\(sha.prefix(12)) is live" : reason ?? "failed"
@@ -143,6 +153,10 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             let target = try? JSONDecoder().decode(FleetTarget.self, from: kv.value)
         else { return nil }
         if FleetTarget.applied(layout) == target.id { return nil }
+        if let from = target.onlyFrom, layout.currentSHA() != from {
+            target.markApplied(layout)
+            return nil
+        }
         if let at = target.head, at != head {
             // A newer commit on the branch ends the rollback (compared: only this version goes).
             _ = try? etcd.txn(

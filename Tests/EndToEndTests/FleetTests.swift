@@ -10,6 +10,7 @@ private let activate = """
     set -eu
     echo "start $HOST_ID $RELEASE_SHA $(date +%s.%N)" >> "$FLEET_LOG"
     if [ -f "$DEPLOY_ROOT/SLOW" ]; then exec sleep 20; fi
+    if [ -f FAIL_ON ] && grep -qw "$HOST_ID" FAIL_ON; then exit 1; fi
     "$(dirname "$0")/control" start "$APP_PORT"
     sleep 0.3
     echo "end $HOST_ID $RELEASE_SHA $(date +%s.%N)" >> "$FLEET_LOG"
@@ -281,5 +282,42 @@ struct FleetTests {
         #expect(cluster.waitHealthy(timeout: 60))
         #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == e } })
         for serve in serves { #expect(try serve.stop().status == 0) }
+    }
+
+    @Test(
+        "fleet-auto-revert: at fleet-max-failures the hosts that run the halted sha roll back; the others never take it"
+    )
+    func autoRevert() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...4).map {
+            try Host(
+                "r\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-max-failures", "2", "--fleet-auto-revert"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        for host in hosts { #expect(try host.deploy().wait(timeout: 120).status == 0) }
+        // r2 and r3 fail to activate s; r1 took it before the second failure halted it.
+        let s = try repo.commit("s", files: ["FAIL_ON": "r2 r3\n"])
+        let results = try hosts.map { try $0.deploy().wait(timeout: 120) }
+        #expect(results.map(\.status) == [0, 1, 1, 1], "\(results.map(\.stderr))")
+        #expect(hosts[0].agent.currentSHA == s)
+        #expect(results[3].stderr.contains("halted fleet-wide"), "\(results[3].stderr)")
+        let status = try hosts[0].fleet("status")
+        #expect(status.status == 1)
+        #expect(status.stdout.contains("HALTED"), "\(status.stdout)")
+        // At their next poll: r1 rolls back; the others are already on a and stay.
+        for host in hosts {
+            let polled = try host.agent.run("poll", host.arguments)
+            #expect(polled.status == 0, "\(host.id): \(polled.stderr)")
+        }
+        for host in hosts { #expect(host.agent.currentSHA == a, "\(host.id) is not back on a") }
+        for host in hosts {
+            #expect(try host.agent.run("poll", host.arguments).status == 0)
+            #expect(host.agent.currentSHA == a, "a poll undid the revert on \(host.id)")
+        }
     }
 }

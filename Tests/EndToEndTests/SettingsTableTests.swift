@@ -21,10 +21,10 @@ struct SettingsTableTests {
         ("min-free-space", ["99999999999T", "lots"]), ("log-format", ["xml"]), ("pid-file", [""]),
         ("known-hosts", [""]), ("fleet-etcd", ["ftp://127.0.0.1:2379", "http://127.0.0.1:2379/v3"]),
         ("fleet-max-parallel", ["0"]), ("fleet-canary", ["-1"]), ("fleet-lease-ttl", ["1s"]),
-        ("fleet-offline", ["panic"]), ("host-id", ["a/b"]),
+        ("fleet-offline", ["panic"]), ("host-id", ["a/b"]), ("fleet-auto-revert", ["maybe"]),
     ]
     /// Settings that are flags on the command line: their bad values come by variable or file.
-    static let flagOnly: Set<String> = ["allow-unsigned", "refuse-force-push"]
+    static let flagOnly: Set<String> = ["allow-unsigned", "refuse-force-push", "fleet-auto-revert"]
 
     /// Every file under `root` with its kind and its content or link target.
     static func snapshot(_ root: String) -> [String: String] {

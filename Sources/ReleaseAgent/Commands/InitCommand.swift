@@ -58,7 +58,9 @@ package struct InitCommand: ParsableCommand {
                 let rendered = items.map { name == "slots" && Int($0) != nil ? $0 : quoted($0) }
                 lines.append("\(key) = [\(rendered.joined(separator: ", "))]")
             } else if case .scalar(let text) = value {
-                let bare = ["true", "false"].contains(text) && ["allow-unsigned", "refuse-force-push"].contains(name)
+                let bare =
+                    ["true", "false"].contains(text)
+                    && ["allow-unsigned", "refuse-force-push", "fleet-auto-revert"].contains(name)
                 lines.append("\(key) = \(bare ? text : quoted(text))")
             }
         }

@@ -55,6 +55,8 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Fleet mode: TTL of the host's registration and slot (default 10s).") var fleetLeaseTtl: String?
     @Option(help: "Fleet mode: hold or alone while etcd is unreachable (default hold).") var fleetOffline: String?
     @Option(help: "Fleet mode: CA bundle for https:// etcd endpoints.") var fleetCaFile: String?
+    @Flag(inversion: .prefixedNo, help: "Fleet mode: when a rollout halts, the hosts running it roll back.")
+    var fleetAutoRevert: Bool?
 
     /// The settings given as flags, by name. Each setting's name is its property's name
     /// (`keepReleases` is `keep-releases`): read here by reflection, so it is written once.

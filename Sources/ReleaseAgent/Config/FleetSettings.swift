@@ -40,6 +40,8 @@ public struct FleetSettings: Sendable, Equatable {
     public var leaseTTL: Duration = .seconds(10)
     public var offline = Offline.hold
     public var caFile: String?
+    /// When a rollout halts, the hosts that run the halted sha roll back (Nomad's auto_revert).
+    public var autoRevert = false
 
     /// The keys' prefix: `/release-agent/<fleet>/`.
     public var prefix: String { "/release-agent/\(name)/" }
@@ -119,6 +121,7 @@ public struct FleetSettings: Sendable, Equatable {
             fleet.offline = value
         }
         fleet.caFile = try reader.path("fleet-ca-file")
+        fleet.autoRevert = try reader.bool("fleet-auto-revert") ?? false
         return fleet
     }
 

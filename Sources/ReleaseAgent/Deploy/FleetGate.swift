@@ -30,11 +30,14 @@ public struct FleetTarget: Codable, Sendable, Equatable {
     public var head: String?
     public var time: Double
     public var by: String
+    /// fleet-auto-revert: only the hosts that run this sha roll back.
+    public var onlyFrom: String?
 
-    public init(sha: String?, head: String?) {
+    public init(sha: String?, head: String?, onlyFrom: String? = nil) {
         id = UUID().uuidString
         self.sha = sha
         self.head = head
+        self.onlyFrom = onlyFrom
         time = Date().timeIntervalSince1970
         by = NSUserName()
     }
