@@ -18,6 +18,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     private var uncoordinated = false
     /// The lease is serve's session's: kept alive there, never revoked here.
     private var sharedLease = false
+    private var newerHead: (() -> String?)?
     private let lock = NSLock()
 
     public init(settings: Settings, output: Output) throws {
@@ -43,7 +44,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     // MARK: FleetGate
 
-    public func admit(sha: String, previous: String?) throws {
+    public func admit(sha: String, previous: String?, newerHead: (() -> String?)?) throws {
+        self.newerHead = newerHead
         let start = ContinuousClock.now
         do {
             if let kv = try etcd.get(keys.paused) {
@@ -55,6 +57,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             try register(state: "waiting", sha: sha, current: previous)
             startKeepAlive()
             try waitForCanaries(sha)
+            try checkSuperseded(sha)
             let (position, of) = try acquireSlot(sha)
             try register(state: "activating", sha: sha, current: previous)
             FleetLocalState(.activating, sha: sha, detail: "slot \(position + 1) of \(of)").write(layout)
@@ -202,6 +205,15 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     // MARK: steps
 
+    /// A wait ends when the branch has moved on: the newer head is deployed instead.
+    private func checkSuperseded(_ sha: String) throws {
+        guard let newer = newerHead?(), newer != sha else { return }
+        FleetLocalState(.idle, sha: sha, detail: "superseded by \(newer.prefix(12))").write(layout)
+        throw FleetHold(
+            "\(newer.prefix(12)) is newer on the branch and supersedes \(sha.prefix(12)), which is not activated; the next trigger deploys it"
+        )
+    }
+
     /// hosts/<id> on this host's lease; another live agent with the id is a usage error.
     private func register(state: String, sha: String?, current: String?, result: String? = nil) throws {
         let lease = try lock.withLock { () throws -> Int64 in
@@ -273,6 +285,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         if seat || count == 0 { return }
         FleetLocalState(.waitingCanaries, sha: sha, detail: "\(count) canary host(s)").write(layout)
         while true {
+            try checkSuperseded(sha)
             let (current, revision) = try etcd.read(RolloutRecord.self, key)
             guard let current else { return }
             if let halted = current.halted { throw FleetHalt("halted fleet-wide: \(halted)") }
@@ -310,6 +323,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             let hosts = try etcd.range(keys.hosts, prefix: true).kvs.count
             let limit = fleet.maxParallel.of(max(hosts, 1))
             if index < limit { return (index, limit) }
+            if sha != "previous" { try checkSuperseded(sha) }
             FleetLocalState(.waitingSlot, sha: sha, detail: "\(index - limit + 1) ahead, \(limit) slot(s)").write(
                 layout)
             let before = ordered[index - 1].key

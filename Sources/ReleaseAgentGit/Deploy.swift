@@ -134,7 +134,7 @@ public struct Deploy {
             }
             // Fleet mode: built as on one host; activation waits for the canaries and a slot.
             do {
-                try gate?.admit(sha: target.hex, previous: current)
+                try gate?.admit(sha: target.hex, previous: current, newerHead: newerHead(request, url: url))
             } catch let halt as FleetHalt {
                 try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
                 return try refuse("fleet", halt.reason)
@@ -181,6 +181,18 @@ public struct Deploy {
                 )
             }
             return .deployed(target.hex)
+        }
+    }
+
+    /// Fleet mode, while a deploy of the branch head waits: the branch head now, asked the
+    /// cheap way (a local remote's ref file, else ls-remote). Nil for --sha and --ref.
+    private func newerHead(_ request: DeployRequest, url: String) -> (() -> String?)? {
+        guard case .branchHead = request.target else { return nil }
+        let settings = operation.settings
+        return {
+            if let local = LocalRefs.branchHead(repository: url, branch: settings.branch) { return local.hex }
+            return (try? GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials))??
+                .hex
         }
     }
 

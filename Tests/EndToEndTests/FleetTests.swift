@@ -10,6 +10,7 @@ private let activate = """
     set -eu
     echo "start $HOST_ID $RELEASE_SHA $(date +%s.%N)" >> "$FLEET_LOG"
     if [ -f "$DEPLOY_ROOT/SLOW" ]; then exec sleep 20; fi
+    if [ -f "$DEPLOY_ROOT/DELAY" ]; then sleep "$(cat "$DEPLOY_ROOT/DELAY")"; fi
     if [ -f FAIL_ON ] && grep -qw "$HOST_ID" FAIL_ON; then exit 1; fi
     "$(dirname "$0")/control" start "$APP_PORT"
     sleep 0.3
@@ -318,6 +319,44 @@ struct FleetTests {
         for host in hosts {
             #expect(try host.agent.run("poll", host.arguments).status == 0)
             #expect(host.agent.currentSHA == a, "a poll undid the revert on \(host.id)")
+        }
+    }
+
+    @Test("a newer head supersedes a sha a host waits for: it stops waiting, and the newer one goes next")
+    func supersede() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...2).map {
+            try Host(
+                "t\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-canary", "t1"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        try repo.commit("a", files: ["app.py": DemoService.app])
+        for host in hosts { #expect(try host.deploy().wait(timeout: 120).status == 0) }
+        try "6\n".write(toFile: hosts[0].agent.root + "/DELAY", atomically: true, encoding: .utf8)
+        let s = try repo.commit("s")
+        let canary = try hosts[0].deploy()
+        #expect(
+            eventually(timeout: 30) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("start t1 \(s)")
+            })
+        let waiting = try hosts[1].deploy()
+        usleep(1_500_000)
+        let newer = try repo.commit("n")
+        let gaveUp = try waiting.wait(timeout: 60)
+        #expect(gaveUp.status == 1)
+        #expect(gaveUp.stderr.contains("supersedes \(s.prefix(12))"), "\(gaveUp.stderr)")
+        #expect(
+            activations(log).filter { $0.host == "t1" && $0.sha == s }.isEmpty, "the wait ended only after the canary")
+        #expect(try canary.wait(timeout: 60).status == 0)
+        #expect(!activations(log).contains { $0.host == "t2" && $0.sha == s }, "t2 activated the superseded sha")
+        unlink(hosts[0].agent.root + "/DELAY")
+        for host in hosts {
+            #expect(try host.deploy().wait(timeout: 120).status == 0)
+            #expect(host.agent.currentSHA == newer)
         }
     }
 }

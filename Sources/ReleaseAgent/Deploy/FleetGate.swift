@@ -4,8 +4,9 @@ import Foundation
 /// builds as on one host, then asks the gate before it activates.
 public protocol FleetGate: AnyObject {
     /// Blocks until this host may activate `sha` (the canaries are done, a slot is held).
-    /// Throws `FleetHalt` when the sha is halted fleet-wide, `FleetHold` when not now.
-    func admit(sha: String, previous: String?) throws
+    /// Throws `FleetHalt` when the sha is halted fleet-wide, `FleetHold` when not now, or when
+    /// `newerHead` (asked while waiting) names a newer head on the branch: that one goes next.
+    func admit(sha: String, previous: String?, newerHead: (() -> String?)?) throws
     /// Just before the swap: the lease is confirmed, else `FleetHold` (then no swap).
     func confirm() throws
     /// After the activation: the result goes into the rollout, the slot is freed.
