@@ -94,6 +94,16 @@ License: none-chosen
  No licence has been granted yet.
 COPYRIGHT
 
+# swift-nio-extras (under AsyncHTTPClient, the etcd client's HTTP) compiles its own copy of
+# zlib (CNIOExtrasZlib) into release-agent-full; it cannot use Debian's zlib without patching
+# that package, so the tag is overridden here, with this reason, rather than hidden.
+install -d "$stage/usr/share/lintian/overrides"
+cat > "$stage/usr/share/lintian/overrides/release-agent" <<'OVERRIDES'
+# swift-nio-extras, linked in through AsyncHTTPClient, compiles its own zlib (CNIOExtrasZlib).
+release-agent: embedded-library zlib [usr/bin/release-agent-full]
+OVERRIDES
+chmod 0644 "$stage/usr/share/lintian/overrides/release-agent"
+
 man=$stage/usr/share/man/man1
 install -d "$man"
 for page in .build/plugins/GenerateManual/outputs/release-agent/*.1; do

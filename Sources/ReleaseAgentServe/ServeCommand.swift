@@ -44,8 +44,8 @@ public struct ServeCommand: AsyncParsableCommand {
         // host-id exits 2 at once; deregistered when serve stops.
         let session = try FleetSession.start(resolved, output: output)
         defer { session?.stop() }
-        let hangup = Self.onSIGHUP { Task { await queue.trigger("sighup") } }
-        defer { hangup.cancel() }
+        // SIGHUP's default action ends the process: ignored from here, taken by HangupService.
+        signal(SIGHUP, SIG_IGN)
 
         let http = try HTTPService.make(
             router: server.router(), host: listen.host, port: listen.port(slot: nil),
@@ -66,6 +66,7 @@ public struct ServeCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
             .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
+            .init(service: HangupService(queue: queue)),
             .init(service: http),
         ]
         if let session { services.append(.init(service: FleetSessionService(session: session, logger: logger))) }
@@ -120,14 +121,6 @@ public struct ServeCommand: AsyncParsableCommand {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         logger.logLevel = level ?? .info
         return logger
-    }
-
-    static func onSIGHUP(_ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler(handler: handler)
-        source.resume()
-        return source
     }
 }
 

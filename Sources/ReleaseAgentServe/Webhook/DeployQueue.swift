@@ -1,12 +1,15 @@
 import Foundation
 import Logging
+import NIOPosix
 import ReleaseAgent
 import ReleaseAgentGit
 import ServiceLifecycle
+import UnixSignals
 
-/// The one owner of deploys in `serve`: triggers from webhooks, the poller and SIGHUP
-/// collapse into at most one follow-up run while a deploy is in progress, and each run
-/// deploys the head it fetches itself (poll semantics: quarantine respected).
+/// The one owner of deploys in `serve`: triggers from webhooks, the poller and SIGHUP go
+/// into a stream that keeps only the newest, so while a deploy runs they collapse into at
+/// most one follow-up; each run deploys the head it fetches itself (poll semantics:
+/// quarantine respected). The loop runs inside `DeployQueueService.run()`.
 public actor DeployQueue {
     public struct State: Sendable {
         public var ready: Bool
@@ -20,19 +23,20 @@ public actor DeployQueue {
     let settings: Settings
     let output: Output
     let logger: Logger
-    private var pendingSource: String?
+    private let triggers: AsyncStream<String>
+    private let continuation: AsyncStream<String>.Continuation
     private var running = false
     private var closed = false
     private var ready = false
     private var lastResult: String?
     private var lastSHA: String?
     private var runs = 0
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
     public init(settings: Settings, output: Output, logger: Logger) {
         self.settings = settings
         self.output = output
         self.logger = logger
+        (triggers, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var state: State {
@@ -54,81 +58,87 @@ public actor DeployQueue {
     /// Queues a deploy of the newest head; while one runs, triggers collapse into one follow-up.
     public func trigger(_ source: String) {
         guard !closed else { return }
-        pendingSource = source
-        guard !running else { return }
-        running = true
-        Task { await self.drain() }
+        continuation.yield(source)
     }
 
-    private func drain() async {
-        while !closed, let source = pendingSource {
-            pendingSource = nil
-            runs += 1
-            let settings = self.settings
-            let output = self.output
-            let result: Result<Poll.Outcome, Error> = await Self.onThread {
+    /// Stops taking triggers (shutdown): the loop ends after the deploy that runs.
+    func close() {
+        closed = true
+        continuation.finish()
+    }
+
+    /// One deploy at a time, until the stream is finished (shutdown) or the task cancelled.
+    func runLoop() async {
+        for await source in triggers {
+            running = true
+            var next: String? = source
+            while let current = next, !closed {
+                next = await runOnce(current)
+            }
+            running = false
+        }
+    }
+
+    /// One run; returns the trigger to run again at once (the lock was busy, or a pause with
+    /// a trigger waiting was lifted), or nil.
+    private func runOnce(_ source: String) async -> String? {
+        runs += 1
+        let settings = self.settings
+        let output = self.output
+        let result: Result<Poll.Outcome, Error>
+        do {
+            result = try await Self.onPool {
                 Result {
                     try Poll(operation: DeployContext(settings: settings, output: output)).run(
                         force: false, trigger: source)
                 }
             }
-            switch result {
-            case .success(.deployed(let sha)):
-                lastResult = "ok"
-                lastSHA = sha
-                logger.info("deployed", metadata: ["sha": "\(sha)", "trigger": "\(source)"])
-            case .success(.busy):
-                // A CLI deploy, rollback or prune holds the lock: the trigger is kept and tried
-                // again once the lock frees, never dropped (a newer trigger replaces it).
-                logger.info("another operation holds the lock; retrying when it frees")
-                if pendingSource == nil { pendingSource = source }
-                try? await Task.sleep(for: Self.busyRetry)
-            case .success(.quarantined(let sha, let reason)):
-                logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
-            case .success(.paused):
-                // The trigger is kept until `resume`: checked once a second while paused with
-                // something pending (idle otherwise), then the newest head is deployed.
-                logger.info("paused; the trigger waits for resume", metadata: ["trigger": "\(source)"])
-                while !closed && PauseState.isPaused(settings.layout) {
-                    try? await Task.sleep(for: .seconds(1))
-                }
-                if pendingSource == nil && !closed { pendingSource = "resume" }
-            case .success(.nothingToDo):
-                logger.debug("nothing to deploy", metadata: ["trigger": "\(source)"])
-            case .failure(let error):
-                lastResult = "failed"
-                logger.error("deploy failed: \(error)", metadata: ["trigger": "\(source)"])
-            }
+        } catch {
+            logger.error("the deploy thread pool is not running: \(error)")
+            return nil
         }
-        running = false
-        idleWaiters.forEach { $0.resume() }
-        idleWaiters.removeAll()
+        switch result {
+        case .success(.deployed(let sha)):
+            lastResult = "ok"
+            lastSHA = sha
+            logger.info("deployed", metadata: ["sha": "\(sha)", "trigger": "\(source)"])
+        case .success(.busy):
+            // A CLI deploy, rollback or prune holds the lock: the trigger is kept and tried
+            // again once the lock frees, never dropped.
+            logger.info("another operation holds the lock; retrying when it frees")
+            try? await Task.sleep(for: Self.busyRetry)
+            return source
+        case .success(.quarantined(let sha, let reason)):
+            logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
+        case .success(.paused):
+            // The trigger is kept until `resume`: checked once a second while paused with
+            // something pending (idle otherwise), then the newest head is deployed.
+            logger.info("paused; the trigger waits for resume", metadata: ["trigger": "\(source)"])
+            while !closed && PauseState.isPaused(settings.layout) {
+                do { try await Task.sleep(for: .seconds(1)) } catch { return nil }
+            }
+            return closed ? nil : "resume"
+        case .success(.nothingToDo):
+            logger.debug("nothing to deploy", metadata: ["trigger": "\(source)"])
+        case .failure(let error):
+            lastResult = "failed"
+            logger.error("deploy failed: \(error)", metadata: ["trigger": "\(source)"])
+        }
+        return nil
     }
 
     /// How often a trigger that found the lock busy tries again.
     static let busyRetry: Duration = .milliseconds(250)
 
-    /// Stops taking triggers (shutdown).
-    func close() { closed = true }
-
-    /// Returns when no deploy is running.
-    func waitIdle() async {
-        guard running else { return }
-        await withCheckedContinuation { idleWaiters.append($0) }
-    }
-
-    /// Runs blocking work (libgit2, child processes) on its own thread, off the cooperative pool.
-    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            let thread = Thread { continuation.resume(returning: body()) }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
+    /// Blocking work (libgit2, child processes, fleet waits) on NIO's thread pool, off the
+    /// cooperative pool and off the event loops.
+    static func onPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
+        try await NIOThreadPool.singleton.runIfActive(body)
     }
 }
 
-/// Runs the queue inside the ServiceGroup: on shutdown it stops taking triggers, lets a
-/// running deploy finish within `shutdown-grace`, then cancels it at a safe point.
+/// Runs the queue's loop inside the ServiceGroup: on shutdown it stops taking triggers, lets
+/// a running deploy finish within `shutdown-grace`, then cancels it at a safe point.
 struct DeployQueueService: Service {
     let queue: DeployQueue
     let grace: Duration
@@ -136,20 +146,36 @@ struct DeployQueueService: Service {
 
     func run() async throws {
         await queue.markReady()
-        try? await gracefulShutdown()
-        SystemdNotify.send("STOPPING=1")
-        await queue.close()
-        // A timer, not a task group: waiting for idle cannot be cancelled, and a group
-        // would wait for it anyway.
         let grace = self.grace
         let logger = self.logger
-        let timer = Task {
-            try await Task.sleep(for: grace)
-            logger.warning("shutdown grace of \(grace.short) is over; cancelling the running deploy")
-            Cancellation.request()
+        let queue = self.queue
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await queue.runLoop()
+                return true
+            }
+            group.addTask {
+                guard (try? await gracefulShutdown()) != nil else { return false }
+                SystemdNotify.send("STOPPING=1")
+                await queue.close()
+                // Cancelled when the loop ends first; otherwise the grace is over.
+                guard (try? await Task.sleep(for: grace)) != nil else { return false }
+                logger.warning("shutdown grace of \(grace.short) is over; cancelling the running deploy")
+                Cancellation.request()
+                return false
+            }
+            for await loopEnded in group where loopEnded { group.cancelAll() }
         }
-        await queue.waitIdle()
-        timer.cancel()
+    }
+}
+
+/// SIGHUP (and `resume` naming this serve's pid-file): a poll at once.
+struct HangupService: Service {
+    let queue: DeployQueue
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() { await queue.trigger("sighup") }
     }
 }
 
