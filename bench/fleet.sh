@@ -9,7 +9,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 hosts=${1:-20}
 command -v etcd >/dev/null || { echo "Error: etcd is not installed; apt-get install -y etcd-server" >&2; exit 1; }
-bin=$(release_agent_binary)
+# RELEASE_AGENT_BIN: a release build already made (packaging/deb.sh leaves one in .build/release).
+bin=${RELEASE_AGENT_BIN:-$(release_agent_binary)}
 work=$(mktemp -d "$(bench_base)/ra-fleet-XXXX")
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -113,8 +114,13 @@ out=$(mktemp)
   printf '%s' "$rows"
   echo
   echo "Idle: $hosts \`serve\` agents for 60 s: $per_host etcd requests per host per minute (etcd's"
-  echo "grpc_server_started_total, all members, before and after). A host talks to etcd only while it"
-  echo "deploys (it registers then); waiting is a watch, not a poll loop."
+  echo "grpc_server_started_total, all members, before and after). An idle serve sends the keepalive"
+  echo "of its registration's lease every third of fleet-lease-ttl (10 s here: 18 a minute) and, at"
+  echo "each poll (poll-interval 10 s here: 6 a minute), one read of the fleet's \`target\` (a pending"
+  echo "fleet rollback); waiting for canaries or a slot is a watch, not a poll loop."
+  echo "The gap to the floor grows with K: the agents start at once on a few cores (process start,"
+  echo "fetch and checkout of each), and a freed slot is taken by the next waiter one watch event and"
+  echo "a range read later."
 } > "$out"
 cat "$out"
 write_section fleet "$out"
