@@ -3,25 +3,18 @@ import Foundation
 /// `.release-agent/fetch.json`: whether the last look at the remote (a deploy's fetch, a
 /// poll's ls-remote, `status --fetch`) worked, for `release_agent_last_fetch_failed`: a
 /// server that silently stopped seeing pushes is what operators alert on.
-public struct FetchState: Codable, Sendable, Equatable {
+public struct FetchState: StatusFile, Sendable, Equatable {
+    public static let fileName = "fetch.json"
+
     public var time: Double
     public var ok: Bool
     public var source: String
     /// The one-line error when it failed.
     public var error: String?
 
-    static func path(_ layout: Layout) -> String { layout.state + "/fetch.json" }
-
-    public static func read(_ layout: Layout) -> FetchState? {
-        guard let data = FileManager.default.contents(atPath: path(layout)) else { return nil }
-        return try? JSONDecoder().decode(FetchState.self, from: data)
-    }
-
     /// Best effort, like head.json: a state file that cannot be written loses only a metric.
     public static func record(ok: Bool, source: String, error: String? = nil, layout: Layout) {
-        let state = FetchState(time: Date().timeIntervalSince1970, ok: ok, source: source, error: error)
-        guard FileSystem.isDirectory(layout.state), let data = try? JSONEncoder().encode(state) else { return }
-        try? FileSystem.writeAtomically(data, to: path(layout))
+        FetchState(time: Date().timeIntervalSince1970, ok: ok, source: source, error: error).write(layout)
     }
 
     /// Runs `body` (a look at the remote) and records how it went.

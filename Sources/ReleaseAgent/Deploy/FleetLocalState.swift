@@ -3,7 +3,9 @@ import Foundation
 /// `.release-agent/fleet.json`: what this host's fleet gate is doing (waiting for the canaries
 /// or a slot, activating, halted, held while etcd is unreachable), for status, /healthz and
 /// /metrics without asking etcd.
-public struct FleetLocalState: Codable, Sendable, Equatable {
+public struct FleetLocalState: StatusFile, Sendable, Equatable {
+    public static let fileName = "fleet.json"
+
     public enum Phase: String, Codable, Sendable {
         case waitingCanaries = "waiting-canaries"
         case waitingSlot = "waiting-slot"
@@ -20,19 +22,6 @@ public struct FleetLocalState: Codable, Sendable, Equatable {
         self.sha = sha
         self.detail = detail
         time = Date().timeIntervalSince1970
-    }
-
-    static func path(_ layout: Layout) -> String { layout.state + "/fleet.json" }
-
-    public static func read(_ layout: Layout) -> FleetLocalState? {
-        guard let data = FileManager.default.contents(atPath: path(layout)) else { return nil }
-        return try? JSONDecoder().decode(FleetLocalState.self, from: data)
-    }
-
-    /// Best effort, like head.json: a state file that cannot be written loses a status line.
-    public func write(_ layout: Layout) {
-        guard FileSystem.isDirectory(layout.state), let data = try? JSONEncoder().encode(self) else { return }
-        try? FileSystem.writeAtomically(data, to: FleetLocalState.path(layout))
     }
 
     public var isWaiting: Bool { phase == .waitingCanaries || phase == .waitingSlot }

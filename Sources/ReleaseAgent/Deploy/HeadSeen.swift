@@ -3,7 +3,9 @@ import Foundation
 /// `.release-agent/head.json`: the branch head as last seen (by a fetch, a poll or a
 /// webhook's deploy), when, and how far the live release was behind it then, so `status`
 /// and `/metrics` can say whether the server runs what the branch says.
-public struct HeadSeen: Codable, Sendable, Equatable {
+public struct HeadSeen: StatusFile, Sendable, Equatable {
+    public static let fileName = "head.json"
+
     public var sha: String
     public var time: Double
     public var source: String
@@ -23,19 +25,6 @@ public struct HeadSeen: Codable, Sendable, Equatable {
         self.time = Date().timeIntervalSince1970
         self.source = source
         self.live = live
-    }
-
-    static func path(_ layout: Layout) -> String { layout.state + "/head.json" }
-
-    public static func read(_ layout: Layout) -> HeadSeen? {
-        guard let data = FileManager.default.contents(atPath: path(layout)) else { return nil }
-        return try? JSONDecoder().decode(HeadSeen.self, from: data)
-    }
-
-    /// Best effort: a state file that cannot be written loses only this line of status.
-    public func write(_ layout: Layout) {
-        guard FileSystem.isDirectory(layout.state), let data = try? JSONEncoder().encode(self) else { return }
-        try? FileSystem.writeAtomically(data, to: HeadSeen.path(layout))
     }
 
     /// A head seen without a fetch (poll's lock-free look): what was counted stays when it
