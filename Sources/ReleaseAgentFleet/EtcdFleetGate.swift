@@ -333,7 +333,3 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         }
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

@@ -37,7 +37,9 @@ public struct Deploy {
 
     public init(operation: DeployContext) { self.operation = operation }
 
-    public func run(_ request: DeployRequest) throws -> DeployResult {
+    /// `gate`: the fleet gate a caller already made (poll asks it about `fleet rollback`
+    /// first); nil makes one when fleet mode is on.
+    public func run(_ request: DeployRequest, gate given: FleetGate? = nil) throws -> DeployResult {
         let settings = operation.settings
         let url = try RemoteURL.normalize(try settings.requireRepo())
         return try operation.locked {
@@ -119,7 +121,7 @@ public struct Deploy {
                     "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)"
                 )
             }
-            let gate = try operation.fleetGate()
+            let gate = try given ?? operation.fleetGate()
             do {
                 try ensureBuilt(target, info: info, cache: cache, previous: current)
                 if let signer { try? operation.records.update(target.hex) { $0.signer = signer } }

@@ -44,7 +44,9 @@ public struct Poll {
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
         // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
-        if let gate = try operation.fleetGate(), let target = gate.pendingTarget(head: head.hex) {
+        // One gate (one etcd client) for the whole cycle, the deploy below included.
+        let gate = try operation.fleetGate()
+        if let gate, let target = gate.pendingTarget(head: head.hex) {
             do {
                 let sha = try gate.apply(target) {
                     try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
@@ -61,7 +63,7 @@ public struct Poll {
         case .new: break
         }
         do {
-            let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger))
+            let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger), gate: gate)
             switch result {
             case .deployed(let sha): return .deployed(sha)
             case .alreadyCurrent, .refusedAgain: return .nothingToDo
