@@ -31,17 +31,25 @@ struct FleetConnection {
         keys = FleetKeys(prefix: fleet.prefix)
     }
 
-    func hosts() throws -> [HostRecord] {
-        try etcd.range(keys.hosts, prefix: true).kvs.compactMap {
-            try? JSONDecoder().decode(HostRecord.self, from: $0.value)
+    /// Hosts, and the keys whose value cannot be read (listed by status, never dropped).
+    func hosts() throws -> ([HostRecord], [String]) {
+        var unreadable: [String] = []
+        let hosts = try etcd.range(keys.hosts, prefix: true).kvs.compactMap { kv -> HostRecord? in
+            guard let host = try? etcd.decode(HostRecord.self, kv) else {
+                unreadable.append(kv.key)
+                return nil
+            }
+            return host
         }
-        .sorted { $0.host < $1.host }
+        return (hosts.sorted { $0.host < $1.host }, unreadable)
     }
 
-    /// Rollouts, newest change first.
+    /// Rollouts, newest change first; a value that cannot be read is a `FleetFailure`
+    /// naming its key when it is the newest (status must not skip it), else left out.
     func rollouts() throws -> [RolloutRecord] {
-        try etcd.range(keys.rollouts, prefix: true).kvs.sorted { $0.modRevision > $1.modRevision }
-            .compactMap { try? JSONDecoder().decode(RolloutRecord.self, from: $0.value) }
+        let kvs = try etcd.range(keys.rollouts, prefix: true).kvs.sorted { $0.modRevision > $1.modRevision }
+        if let newest = kvs.first { _ = try etcd.decode(RolloutRecord.self, newest) }
+        return kvs.compactMap { try? etcd.decode(RolloutRecord.self, $0) }
     }
 }
 
@@ -54,15 +62,26 @@ struct FleetStatusCommand: ParsableCommand {
 
     func run() throws {
         let connection = try FleetConnection(settings)
-        let hosts = try connection.hosts()
-        let newest = try connection.rollouts().first
-        let paused = try connection.etcd.get(connection.keys.paused).flatMap {
-            try? JSONDecoder().decode(FleetPause.self, from: $0.value)
+        let (hosts, unreadable) = try connection.hosts()
+        var problems = unreadable.map { "\($0.terminalSafe) holds a value this agent cannot read" }
+        var newest: RolloutRecord?
+        do {
+            newest = try connection.rollouts().first
+        } catch let failure as FleetFailure {
+            problems.append(failure.reason)
         }
-        let target = try connection.etcd.get(connection.keys.target).flatMap {
-            try? JSONDecoder().decode(FleetTarget.self, from: $0.value)
+        // An unreadable `paused` holds every host (fail closed): status says PAUSED too.
+        let pausedKV = try connection.etcd.get(connection.keys.paused)
+        let paused = pausedKV.map {
+            (try? connection.etcd.decode(FleetPause.self, $0))
+                ?? FleetPause(reason: "\($0.key) holds a value this agent cannot read", by: "?", time: 0)
         }
-        let failing = newest?.halted != nil || hosts.contains { $0.state == "failed" }
+        let targetKV = try connection.etcd.get(connection.keys.target)
+        let target = targetKV.flatMap { try? connection.etcd.decode(FleetTarget.self, $0) }
+        if let targetKV, target == nil {
+            problems.append("\(targetKV.key.terminalSafe) holds a value this agent cannot read; the hosts hold")
+        }
+        let failing = newest?.halted != nil || hosts.contains { $0.state == "failed" } || !problems.isEmpty
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -72,9 +91,11 @@ struct FleetStatusCommand: ParsableCommand {
                 var rollout: RolloutRecord?
                 var paused: FleetPause?
                 var target: FleetTarget?
+                var problems: [String]
             }
             let report = Report(
-                fleet: connection.fleet.name, hosts: hosts, rollout: newest, paused: paused, target: target)
+                fleet: connection.fleet.name, hosts: hosts, rollout: newest, paused: paused, target: target,
+                problems: problems)
             let data = try encoder.encode(report)
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -84,22 +105,23 @@ struct FleetStatusCommand: ParsableCommand {
             let now = Date().timeIntervalSince1970
             if let paused {
                 print(
-                    "PAUSED: \(paused.reason.terminalSafe) (by \(paused.by)); release-agent fleet resume lets it go on")
+                    "PAUSED: \(paused.reason.terminalSafe) (by \(paused.by.terminalSafe)); release-agent fleet resume lets it go on"
+                )
             }
             if let target {
                 print(
-                    "fleet rollback to \(target.sha.map { String($0.prefix(12)) } ?? "each host's previous release") is under way"
+                    "fleet rollback to \(target.sha.map { String($0.prefix(12)).terminalSafe } ?? "each host's previous release") is under way"
                 )
             }
             for host in hosts {
-                let current = host.current.map { String($0.prefix(12)) } ?? "nothing live"
+                let current = host.current.map { String($0.prefix(12)).terminalSafe } ?? "nothing live"
                 let result = host.lastResult.map { ", last: \($0.terminalSafe)" } ?? ""
                 print(
                     "  \(host.host.terminalSafe)  \(current)  \(host.state)\(result)  seen \(Int(now - host.time))s ago"
                 )
             }
             if let rollout = newest {
-                var line = "rollout \(rollout.sha.prefix(12)): \(rollout.done.count) host(s) done"
+                var line = "rollout \(String(rollout.sha.prefix(12)).terminalSafe): \(rollout.done.count) host(s) done"
                 line += ", canaries \(rollout.canariesHealthy.count)/\(rollout.canaries.count) healthy"
                 line += ", \(rollout.failed.count) failed"
                 print(line)
@@ -108,12 +130,13 @@ struct FleetStatusCommand: ParsableCommand {
                 }
                 if let halted = rollout.halted {
                     print(
-                        "  HALTED: \(halted.terminalSafe); hosts that have not activated it never will; release-agent fleet unhalt \(rollout.sha.prefix(12)) lets it go on"
+                        "  HALTED: \(halted.terminalSafe); hosts that have not activated it never will; release-agent fleet unhalt \(String(rollout.sha.prefix(12)).terminalSafe) lets it go on"
                     )
                 }
-            } else {
+            } else if problems.isEmpty {
                 print("no rollout yet")
             }
+            for problem in problems { print("UNREADABLE: \(problem)") }
         }
         if failing { throw ExitCode(1) }
     }
@@ -162,8 +185,9 @@ struct FleetRollbackCommand: ParsableCommand {
         if let sha, sha.count < 4 || sha.count > 40 || !sha.allSatisfy(\.isHexDigit) {
             throw AgentError.usage("'\(sha.terminalSafe)' is not a commit id: give 4 to 40 hex digits")
         }
-        let head = try connection.rollouts().first?.sha
-        let target = FleetTarget(sha: sha?.lowercased(), head: head)
+        // The branch head it holds off is filled in by the first host that sees it (this
+        // command does not read the remote): a head pushed during a pause is held off too.
+        let target = FleetTarget(sha: sha?.lowercased(), head: nil)
         try connection.etcd.put(connection.keys.target, try JSONEncoder().encode(target))
         let what = sha.map { "activate \($0)" } ?? "roll back to its previous release"
         print(

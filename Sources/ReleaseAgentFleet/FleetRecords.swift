@@ -27,6 +27,11 @@ public struct HostRecord: Codable, Sendable, Equatable {
     public var lastResult: String?
     public var version = ReleaseAgentVersion.string
     public var time = Date().timeIntervalSince1970
+    /// Who wrote it: a restarted agent takes over a registration of its own host-id left by
+    /// its dead process (same machine, same root), and refuses any other (a twin).
+    public var machine: String?
+    public var root: String?
+    public var pid: Int32?
 }
 
 /// `paused`: set by `fleet pause`; no host activates while it is there.
@@ -50,15 +55,33 @@ struct FleetKeys {
     var paused: String { prefix + "paused" }
 }
 
+/// What the agent read from etcd is input: a value it did not write fails closed, naming
+/// the key (a hold recorded as a fleet failure), never "no rollout" or "not paused".
+func unreadable(_ key: String, _ why: String) -> FleetFailure {
+    FleetFailure(
+        "\(key.terminalSafe) holds \(why); fix it or delete it with etcdctl (release-agent fleet status shows the fleet)")
+}
+
 extension EtcdClient {
-    /// A JSON value and the revision to compare against (0: absent).
+    /// A JSON value and the revision to compare against (0: absent). A value this version
+    /// cannot decode, or a huge one, is a `FleetFailure` naming the key.
     func read<T: Decodable>(_ type: T.Type, _ key: String) throws -> (T?, Int64) {
         guard let kv = try get(key) else { return (nil, 0) }
-        return (try? JSONDecoder().decode(T.self, from: kv.value), kv.modRevision)
+        return (try decode(T.self, kv), kv.modRevision)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ kv: EtcdKeyValue) throws -> T {
+        guard kv.value.count <= 1_048_576 else { throw unreadable(kv.key, "a value of \(kv.value.count) bytes") }
+        do {
+            return try JSONDecoder().decode(T.self, from: kv.value)
+        } catch {
+            throw unreadable(kv.key, "a value this agent cannot read (not what release-agent writes)")
+        }
     }
 
     /// Read, change, write back if nobody wrote in between; else read again (bounded). A
-    /// write that timed out but landed is seen on the re-read, so it is not applied twice.
+    /// write that timed out but landed is seen on the re-read, so it is not applied twice. A
+    /// value that cannot be read is never overwritten: the update fails closed.
     @discardableResult
     func update<T: Codable>(_ key: String, default make: () -> T, _ change: (inout T) -> Void) throws -> T {
         for _ in 0..<50 {

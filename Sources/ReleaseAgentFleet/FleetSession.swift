@@ -44,15 +44,13 @@ public final class FleetSession: @unchecked Sendable {
 
     private func register() throws {
         let lease = try etcd.grantLease(ttl: max(2, Int(fleet.leaseTTL.components.seconds)))
-        let record = HostRecord(host: fleet.hostID, current: layout.currentSHA(), state: "idle", sha: nil)
-        let key = keys.host(fleet.hostID)
-        let answer = try etcd.txn(
-            [.absent(key)], success: [.put(key: key, value: try JSONEncoder().encode(record), lease: lease)])
-        guard answer.succeeded else {
+        let registration = FleetRegistration(etcd: etcd, keys: keys, fleet: fleet, layout: layout)
+        do {
+            try registration.put(
+                registration.record(state: "idle", sha: nil, current: layout.currentSHA()), lease: lease)
+        } catch {
             try? etcd.revoke(lease)
-            throw AgentError.usage(
-                "host-id '\(fleet.hostID)' is registered by another live agent in fleet '\(fleet.name)' (\(key)); give each host its own host-id"
-            )
+            throw error
         }
         lock.withLock { leaseID = lease }
     }

@@ -39,7 +39,8 @@ public struct DeployCommand: ParsableCommand {
         }
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
-        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha):
+        case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha),
+            .held(let sha, _):
             print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
         }
     }

@@ -29,161 +29,271 @@ public enum DeployResult: Equatable, Sendable {
     case quarantined(String, reason: String)
     /// Refused again for the reason already recorded (poll and webhooks only): nothing to say.
     case refusedAgain(String)
+    /// Fleet mode: built, not activated now (a pause, a shutdown, a newer head, a fleet
+    /// rollback, the operator acted on this host meanwhile); poll and webhooks say nothing.
+    case held(String, reason: String)
 }
 
-/// fetch -> checkout -> build -> activate -> prune, under the lock.
+/// fetch -> checkout -> build -> activate -> prune, under the lock. In fleet mode the lock is
+/// let go between the build and the activation: the host waits for the fleet without it (so
+/// the operator's rollback, pause and status work meanwhile), then takes it again, re-checks
+/// what may have changed, and activates.
 public struct Deploy {
     let operation: DeployContext
 
     public init(operation: DeployContext) { self.operation = operation }
 
+    /// What the first phase leaves for the activation.
+    struct Built {
+        var request: DeployRequest
+        var target: CommitID
+        var current: String?
+        var info: CommitInfo?
+        var signer: String?
+        var nonFastForward: Bool
+        var branchHead: CommitID?
+        var cache: GitCache
+        var started: ContinuousClock.Instant
+    }
+
+    enum Prepared {
+        case done(DeployResult)
+        case built(Built)
+    }
+
     /// `gate`: the fleet gate a caller already made (poll asks it about `fleet rollback`
     /// first); nil makes one when fleet mode is on.
     public func run(_ request: DeployRequest, gate given: FleetGate? = nil) throws -> DeployResult {
-        let settings = operation.settings
-        let url = try RemoteURL.normalize(try settings.requireRepo())
-        return try operation.locked {
-            let started = ContinuousClock.now
-            _ = operation.output.takeStageSeconds()
-            try operation.checkLiveSlot()
-            Recovery(operation: operation).removeStaleCacheLocks()
-            let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
-            let fetchStart = ContinuousClock.now
-            let fetched = try { () throws -> (CommitID, String) in
-                let progress = operation.output.progress("fetch")
-                let head = try FetchState.recording(trigger: request.trigger, layout: operation.layout) {
-                    try cache.fetch(branch: settings.branch, progress: progress)
+        let url = try RemoteURL.normalize(try operation.settings.requireRepo())
+        guard let gate = try given ?? operation.fleetGate() else {
+            return try operation.locked {
+                switch try prepare(request, url: url, gate: nil) {
+                case .done(let result): return result
+                case .built(let built): return try activate(built, gate: nil)
                 }
-                switch request.target {
-                case .branchHead:
-                    return (head, "\(settings.branch) at \(head.short)")
-                case .sha(let prefix):
-                    guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
-                        throw AgentError.usage(
-                            "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha, or use --ref for another branch or tag"
-                        )
-                    }
-                    return (id, "\(id.short) (asked for \(prefix))")
-                case .ref(let ref):
-                    let id = try cache.fetch(ref: ref, progress: progress)
-                    return (id, "\(ref) at \(id.short)")
-                }
-            }()
-            let fetchElapsed = ContinuousClock.now - fetchStart
-            let target = fetched.0
-            let branchHead = try cache.branchHead(settings.branch)
-            let current0 = operation.layout.currentSHA()
-            if let branchHead {
-                cache.headSeen(branchHead, live: current0, source: request.trigger).write(operation.layout)
             }
-            // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
-            // the fetch line waits until there is something to do, or the CLI asked.
-            let fetchLine = { operation.output.stage("fetch", fetchElapsed, fetched.1) }
-            if request.trigger == "cli" { fetchLine() }
-            let current = operation.layout.currentSHA()
-            // A live release whose dir is gone is not live: it is rebuilt.
-            if target.hex == current && !request.force && FileSystem.isDirectory(operation.layout.release(target.hex)) {
-                operation.output.line("deploy   \(target.short) is already live; nothing to do")
-                return .alreadyCurrent(target.hex)
-            }
-            if request.respectQuarantine && !request.force, let reason = operation.records.quarantine(target.hex) {
-                return .quarantined(target.hex, reason: reason)
-            }
-            let info = cache.info(target)
-            let signer = try verifySignature(target, cache: cache, current: current, request: request, started: started)
-            var fetchPrinted = request.trigger == "cli"
-            func announce() {
-                if !fetchPrinted { fetchLine() }
-                fetchPrinted = true
-            }
-            // Refusals go through the one failure path, recorded once per sha and reason.
-            func refuse(_ stage: String, _ reason: String) throws -> DeployResult {
-                let refusal = Refusal(sha: target.hex, stage: stage)
-                if Refusal.read(operation.layout) == refusal && request.trigger != "cli" {
-                    return .refusedAgain(target.hex)
-                }
-                announce()
-                refusal.write(operation.layout)
-                throw operation.recordFailure(
-                    StageFailure(stage: stage, reason: reason), kind: .deploy, sha: target.hex, previous: current,
-                    trigger: request.trigger, subject: info?.subject, started: started)
-            }
-            let nonFastForward: Bool
-            switch checkFastForward(cache: cache, current: current, target: target, force: request.force) {
-            case .fastForward: nonFastForward = false
-            case .nonFastForward: nonFastForward = true
-            case .refused(let reason): return try refuse("fetch", reason)
-            }
-            if let reason = freeSpaceShortage(for: target) { return try refuse("checkout", reason) }
-            announce()
-            if nonFastForward, let current {
-                operation.output.line(
-                    "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)"
-                )
-            }
-            let gate = try given ?? operation.fleetGate()
-            do {
-                try ensureBuilt(target, info: info, cache: cache, previous: current)
-                if let signer { try? operation.records.update(target.hex) { $0.signer = signer } }
-            } catch let error as AgentError where error.kind == .cancelled {
-                throw error
-            } catch {
-                // The one failure path: whatever the error, the record, history, on-failure and
-                // exit 1 are the same (StageFailure carries the stage; anything else is unexpected).
-                throw operation.recordFailure(
-                    StageFailure(error), kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
-                    subject: info?.subject, started: started)
-            }
-            // Fleet mode: built as on one host; activation waits for the canaries and a slot.
-            do {
-                try gate?.admit(sha: target.hex, previous: current, newerHead: newerHead(request, url: url))
-            } catch let halt as FleetHalt {
-                try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
-                return try refuse("fleet", halt.reason)
-            } catch let hold as FleetHold {
-                throw AgentError.environment(
-                    "fleet: \(hold.reason); \(target.short) is built and waits, current is unchanged")
-            }
-            do {
-                var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
-                activation.beforeSwap = gate.map { gate in { try gate.confirm() } }
-                try activation.run(sha: target.hex, previous: current)
-                gate?.finish(sha: target.hex, ok: true, reason: nil)
-            } catch let error as AgentError where error.kind == .cancelled {
-                gate?.release()
-                throw error
-            } catch let hold as FleetHold {
-                gate?.release()
-                throw AgentError.environment(
-                    "fleet: \(hold.reason); \(target.short) was not swapped in, current is unchanged")
-            } catch {
-                let failure = StageFailure(error)
-                gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
-                throw operation.recordFailure(
-                    failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
-                    subject: info?.subject, started: started)
-            }
-            Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
-            var event = HistoryEvent(event: .deploy, result: .ok, sha: target.hex, previous: current)
-            event.trigger = request.trigger
-            event.subject = info?.subject
-            event.nonFastForward = nonFastForward ? true : nil
-            event.signer = signer
-            event.seconds = (ContinuousClock.now - started).seconds
-            event.stages = operation.output.takeStageSeconds()
-            try operation.history.append(event)
-            Refusal.clear(operation.layout)
-            if let branchHead {
-                cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
-            }
-            let removed = try operation.prune(keep: settings.keepReleases)
-            if !removed.isEmpty {
-                operation.output.line(
-                    "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
-                )
-            }
-            return .deployed(target.hex)
         }
+        let built: Built
+        switch try operation.locked({ try prepare(request, url: url, gate: gate) }) {
+        case .done(let result): return result
+        case .built(let ready): built = ready
+        }
+        do {
+            try gate.admit(sha: built.target.hex, previous: built.current, newerHead: newerHead(request, url: url))
+            return try operation.locked {
+                try recheck(built, gate: gate)
+                return try activate(built, gate: gate)
+            }
+        } catch let error as AgentError where error.kind == .busy {
+            gate.release()
+            throw error
+        } catch let hold as FleetHold {
+            gate.release()
+            if hold.quiet && request.trigger != "cli" { return .held(built.target.hex, reason: hold.reason) }
+            throw AgentError.environment(
+                "fleet: \(hold.reason); \(built.target.short) is built and waits, current is unchanged")
+        } catch let halt as FleetHalt {
+            gate.release()
+            return try operation.locked {
+                try? operation.records.update(built.target.hex) { $0.quarantine = halt.reason }
+                return try refuse(built, "fleet", halt.reason)
+            }
+        } catch let failure as FleetFailure {
+            gate.release()
+            return try operation.locked { try refuse(built, "fleet", failure.reason) }
+        }
+    }
+
+    /// Under the lock: fetch, the refusals, checkout and build. Nothing is live-changed here.
+    private func prepare(_ request: DeployRequest, url: String, gate: FleetGate?) throws -> Prepared {
+        let settings = operation.settings
+        let started = ContinuousClock.now
+        _ = operation.output.takeStageSeconds()
+        try operation.checkLiveSlot()
+        Recovery(operation: operation).removeStaleCacheLocks()
+        // A result this host owes the fleet (a crash after the swap, an etcd outage) first.
+        gate?.reconcile()
+        let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
+        let fetchStart = ContinuousClock.now
+        let fetched = try { () throws -> (CommitID, String) in
+            let progress = operation.output.progress("fetch")
+            let head = try FetchState.recording(trigger: request.trigger, layout: operation.layout) {
+                try cache.fetch(branch: settings.branch, progress: progress)
+            }
+            switch request.target {
+            case .branchHead:
+                return (head, "\(settings.branch) at \(head.short)")
+            case .sha(let prefix):
+                guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
+                    throw AgentError.usage(
+                        "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha, or use --ref for another branch or tag"
+                    )
+                }
+                return (id, "\(id.short) (asked for \(prefix))")
+            case .ref(let ref):
+                let id = try cache.fetch(ref: ref, progress: progress)
+                return (id, "\(ref) at \(id.short)")
+            }
+        }()
+        let fetchElapsed = ContinuousClock.now - fetchStart
+        let target = fetched.0
+        let branchHead = try cache.branchHead(settings.branch)
+        let current = operation.layout.currentSHA()
+        if let branchHead {
+            cache.headSeen(branchHead, live: current, source: request.trigger).write(operation.layout)
+        }
+        // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
+        // the fetch line waits until there is something to do, or the CLI asked.
+        let fetchLine = { operation.output.stage("fetch", fetchElapsed, fetched.1) }
+        if request.trigger == "cli" { fetchLine() }
+        // A live release whose dir is gone is not live: it is rebuilt.
+        if target.hex == current && !request.force && FileSystem.isDirectory(operation.layout.release(target.hex)) {
+            operation.output.line("deploy   \(target.short) is already live; nothing to do")
+            return .done(.alreadyCurrent(target.hex))
+        }
+        if request.respectQuarantine && !request.force, let reason = operation.records.quarantine(target.hex) {
+            return .done(.quarantined(target.hex, reason: reason))
+        }
+        if request.trigger != "cli", let gate, let record = operation.records.read(target.hex),
+            record.state.isComplete, FileSystem.isDirectory(operation.layout.release(target.hex))
+        {
+            // Built already and the fleet holds it (a pause, a fleet rollback): nothing to say.
+            do {
+                try gate.precheck(sha: target.hex)
+            } catch let hold as FleetHold where hold.quiet {
+                return .done(.held(target.hex, reason: hold.reason))
+            } catch {
+                // admit, after the build step, meets it again and handles it.
+            }
+        }
+        let info = cache.info(target)
+        let signer = try verifySignature(target, cache: cache, current: current, request: request, started: started)
+        var built = Built(
+            request: request, target: target, current: current, info: info, signer: signer, nonFastForward: false,
+            branchHead: branchHead, cache: cache, started: started)
+        let printFetch = request.trigger != "cli"
+        switch checkFastForward(cache: cache, current: current, target: target, force: request.force) {
+        case .fastForward: break
+        case .nonFastForward: built.nonFastForward = true
+        case .refused(let reason): return .done(try refuse(built, "fetch", reason, fetchLine: printFetch ? fetchLine : nil))
+        }
+        if let reason = freeSpaceShortage(for: target) {
+            return .done(try refuse(built, "checkout", reason, fetchLine: printFetch ? fetchLine : nil))
+        }
+        if printFetch { fetchLine() }
+        if built.nonFastForward, let current {
+            operation.output.line(
+                "deploy   note: \(target.short) does not descend from the live \(current.prefix(12)) (non-fast-forward)"
+            )
+        }
+        do {
+            try ensureBuilt(target, info: info, cache: cache, previous: current)
+            if let signer { try? operation.records.update(target.hex) { $0.signer = signer } }
+        } catch let error as AgentError where error.kind == .cancelled {
+            throw error
+        } catch {
+            // The one failure path: whatever the error, the record, history, on-failure and
+            // exit 1 are the same (StageFailure carries the stage; anything else is unexpected).
+            throw operation.recordFailure(
+                StageFailure(error), kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                subject: info?.subject, started: started)
+        }
+        return .built(built)
+    }
+
+    /// Refusals go through the one failure path, recorded once per sha and stage for poll and
+    /// webhooks (a refusal that stands is not a new failure every minute).
+    private func refuse(_ built: Built, _ stage: String, _ reason: String, fetchLine: (() -> Void)? = nil) throws
+        -> DeployResult
+    {
+        let refusal = Refusal(sha: built.target.hex, stage: stage)
+        if Refusal.read(operation.layout) == refusal && built.request.trigger != "cli" {
+            return .refusedAgain(built.target.hex)
+        }
+        fetchLine?()
+        refusal.write(operation.layout)
+        throw operation.recordFailure(
+            StageFailure(stage: stage, reason: reason), kind: .deploy, sha: built.target.hex, previous: built.current,
+            trigger: built.request.trigger, subject: built.info?.subject, started: built.started)
+    }
+
+    /// Fleet mode, the lock taken again after the wait: what the operator did meanwhile wins.
+    private func recheck(_ built: Built, gate: FleetGate) throws {
+        let layout = operation.layout
+        let sha = built.target.hex
+        if layout.currentSHA() != built.current {
+            let rolledBack = operation.history.tail(1).first?.event == .rollback
+            if rolledBack {
+                // So the next poll does not undo the operator's rollback.
+                try? operation.records.update(sha) {
+                    $0.quarantine = "an operator's rollback on this host while it waited for the fleet"
+                }
+            }
+            throw FleetHold(
+                "the live release changed while this host waited (\(rolledBack ? "a rollback" : "a deploy") here); \(built.target.short) is not activated",
+                quiet: true)
+        }
+        if built.request.trigger != "cli" && PauseState.isPaused(layout) {
+            throw FleetHold("this host was paused while it waited; \(built.target.short) is not activated", quiet: true)
+        }
+        guard let record = operation.records.read(sha), record.state.isComplete,
+            FileSystem.isDirectory(layout.release(sha))
+        else {
+            throw FleetHold("releases/\(sha) was removed while this host waited; the next trigger builds it again")
+        }
+    }
+
+    /// Under the lock: swap and check by the strategy, the result to the fleet, the record, prune.
+    private func activate(_ built: Built, gate: FleetGate?) throws -> DeployResult {
+        let target = built.target
+        let current = built.current
+        let request = built.request
+        do {
+            var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
+            activation.beforeSwap = gate.map { gate in { try gate.confirm(sha: target.hex) } }
+            try activation.run(sha: target.hex, previous: current)
+            gate?.finish(sha: target.hex, ok: true, reason: nil)
+        } catch let error as AgentError where error.kind == .cancelled {
+            gate?.release()
+            throw error
+        } catch let hold as FleetHold {
+            gate?.release()
+            throw AgentError.environment(
+                "fleet: \(hold.reason); \(target.short) was not swapped in, current is unchanged")
+        } catch let halt as FleetHalt {
+            gate?.release()
+            try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
+            return try refuse(built, "fleet", halt.reason)
+        } catch let failure as FleetFailure {
+            gate?.release()
+            return try refuse(built, "fleet", failure.reason)
+        } catch {
+            let failure = StageFailure(error)
+            gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
+            throw operation.recordFailure(
+                failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                subject: built.info?.subject, started: built.started)
+        }
+        Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
+        var event = HistoryEvent(event: .deploy, result: .ok, sha: target.hex, previous: current)
+        event.trigger = request.trigger
+        event.subject = built.info?.subject
+        event.nonFastForward = built.nonFastForward ? true : nil
+        event.signer = built.signer
+        event.seconds = (ContinuousClock.now - built.started).seconds
+        event.stages = operation.output.takeStageSeconds()
+        try operation.history.append(event)
+        Refusal.clear(operation.layout)
+        if let branchHead = built.branchHead {
+            built.cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
+        }
+        let removed = try operation.prune(keep: operation.settings.keepReleases)
+        if !removed.isEmpty {
+            operation.output.line(
+                "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
+            )
+        }
+        return .deployed(target.hex)
     }
 
     /// Fleet mode, while a deploy of the branch head waits: the branch head now, asked the

@@ -46,14 +46,22 @@ public struct Poll {
         // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
         // One gate (one etcd client) for the whole cycle, the deploy below included.
         let gate = try operation.fleetGate()
-        if let gate, let target = gate.pendingTarget(head: head.hex) {
-            do {
-                let sha = try gate.apply(target) {
-                    try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
+        if let gate {
+            switch gate.pendingTarget(head: head.hex) {
+            case .none:
+                break
+            case .hold:
+                // Shown by status (fleet.json); the branch head is not deployed meanwhile.
+                return .nothingToDo
+            case .apply(let target):
+                do {
+                    let sha = try gate.apply(target) {
+                        try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
+                    }
+                    return .deployed(sha)
+                } catch let error as AgentError where error.kind == .busy {
+                    return .busy
                 }
-                return .deployed(sha)
-            } catch let error as AgentError where error.kind == .busy {
-                return .busy
             }
         }
         switch check.verdict(head: head, force: force) {
@@ -66,7 +74,7 @@ public struct Poll {
             let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger), gate: gate)
             switch result {
             case .deployed(let sha): return .deployed(sha)
-            case .alreadyCurrent, .refusedAgain: return .nothingToDo
+            case .alreadyCurrent, .refusedAgain, .held: return .nothingToDo
             case .quarantined(let sha, let reason): return .quarantined(sha, reason: reason)
             }
         } catch let error as AgentError where error.kind == .busy {

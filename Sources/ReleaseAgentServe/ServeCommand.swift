@@ -63,13 +63,16 @@ public struct ServeCommand: AsyncParsableCommand {
             output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
             SystemdNotify.send("READY=1")
         }
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        // The group stops its services in reverse order: the fleet session first in the list,
+        // so its lease is kept alive until the deploy queue has stopped.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let session { services.append(.init(service: FleetSessionService(session: session, logger: logger))) }
+        services += [
             .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
             .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
             .init(service: HangupService(queue: queue)),
             .init(service: http),
         ]
-        if let session { services.append(.init(service: FleetSessionService(session: session, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services,

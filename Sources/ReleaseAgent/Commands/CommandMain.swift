@@ -15,6 +15,9 @@ public enum CommandMain {
         case let error as AgentError:
             StandardStream.error("Error: \(error.message.terminalSafe)\n")
             Foundation.exit(error.exitCode)
+        case let error as OneLineFailure:
+            StandardStream.error("Error: \(error.message.terminalSafe)\n")
+            Foundation.exit(error.exitCode)
         case let error as ExitCode:
             Foundation.exit(error.rawValue)
         default:

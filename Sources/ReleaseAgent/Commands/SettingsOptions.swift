@@ -51,6 +51,8 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Fleet mode: canaries, a count or comma-separated host ids (default 0).") var fleetCanary: String?
     @Option(help: "Fleet mode: how long the canaries stay healthy before the others go (default 0s).")
     var fleetCanarySoak: String?
+    @Option(help: "Fleet mode: how long a host waits for the canaries before it stops waiting (default 30m).")
+    var fleetCanaryTimeout: String?
     @Option(help: "Fleet mode: failed hosts that halt a sha's rollout (default 1).") var fleetMaxFailures: String?
     @Option(help: "Fleet mode: TTL of the host's registration and slot (default 10s).") var fleetLeaseTtl: String?
     @Option(help: "Fleet mode: hold or alone while etcd is unreachable (default hold).") var fleetOffline: String?

@@ -36,6 +36,8 @@ public struct FleetSettings: Sendable, Equatable {
     public var maxParallel = Share.count(1)
     public var canary = Canary.count(0)
     public var canarySoak: Duration = .zero
+    /// A host that waits longer than this for the canaries stops waiting (recorded, not live).
+    public var canaryTimeout: Duration = .seconds(1800)
     public var maxFailures = 1
     public var leaseTTL: Duration = .seconds(10)
     public var offline = Offline.hold
@@ -111,6 +113,10 @@ public struct FleetSettings: Sendable, Equatable {
             fleet.canary = .hosts(canaries)
         }
         fleet.canarySoak = try reader.duration("fleet-canary-soak") ?? fleet.canarySoak
+        fleet.canaryTimeout = try reader.duration("fleet-canary-timeout") ?? fleet.canaryTimeout
+        guard fleet.canaryTimeout > .zero else {
+            throw bad("fleet-canary-timeout", try reader.string("fleet-canary-timeout") ?? "", reader, "above 0s")
+        }
         fleet.maxFailures = try reader.integer("fleet-max-failures", minimum: 1) ?? fleet.maxFailures
         fleet.leaseTTL = try reader.duration("fleet-lease-ttl") ?? fleet.leaseTTL
         guard fleet.leaseTTL >= .seconds(2) else {

@@ -65,6 +65,8 @@ package struct Activation {
             throw error
         } catch let hold as FleetHold {
             throw hold
+        } catch let halt as FleetHalt {
+            throw halt
         } catch {
             // Any other error (a link or state file that cannot be written): if the swap has
             // begun, the same revert as a failed activate; before it, the release stays as it was.

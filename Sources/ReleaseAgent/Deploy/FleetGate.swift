@@ -1,24 +1,70 @@
 import Foundation
 
 /// Fleet mode's say over activation; `ReleaseAgentFleet` implements it over etcd. A deploy
-/// builds as on one host, then asks the gate before it activates.
+/// builds as on one host under the lock, then waits for the gate without the lock (so the
+/// operator's `rollback`, `pause` and `status` work during a wait), then takes the lock again,
+/// re-checks, and activates.
 public protocol FleetGate: AnyObject {
-    /// Blocks until this host may activate `sha` (the canaries are done, a slot is held).
-    /// Throws `FleetHalt` when the sha is halted fleet-wide, `FleetHold` when not now, or when
-    /// `newerHead` (asked while waiting) names a newer head on the branch: that one goes next.
+    /// Blocks, without the local lock, until this host may activate `sha` (the canaries are
+    /// done, a slot is held). Throws `FleetHalt` when the sha is halted fleet-wide, `FleetHold`
+    /// when not now (a pause, a shutdown, etcd unreachable, `newerHead` names a newer head),
+    /// `FleetFailure` when etcd refused or answered what cannot be read. Every wait re-reads
+    /// the rollout and `paused` at each step and ends on a shutdown.
     func admit(sha: String, previous: String?, newerHead: (() -> String?)?) throws
-    /// Just before the swap: the lease is confirmed, else `FleetHold` (then no swap).
-    func confirm() throws
-    /// After the activation: the result goes into the rollout, the slot is freed.
+    /// One look (no wait, no registration) at what `admit` would hold on now: a poll of a
+    /// release already built stays silent under a pause instead of printing every cycle.
+    func precheck(sha: String) throws
+    /// Just before the swap, under the lock: the slot is still this host's, the activation
+    /// bound has not passed, the sha is not halted and the fleet not paused; else it throws
+    /// (then no swap) and the slot is given up.
+    func confirm(sha: String) throws
+    /// After the activation: the result goes into the rollout (retried until it lands or the
+    /// slot's bound passes; a result that could not be written is written by `reconcile`),
+    /// the slot is freed.
     func finish(sha: String, ok: Bool, reason: String?)
     /// Not activating after all: the slot (if any) is freed, nothing recorded.
     func release()
-    /// A `fleet rollback` this host has not carried out yet; nil when there is none, when the
-    /// branch moved on since (a new commit clears it), or when etcd cannot be asked.
-    func pendingTarget(head: String) -> FleetTarget?
+    /// Writes a result this host owes the fleet (an activation cut by a crash, or a write
+    /// that did not land); cheap when there is none (a local file is read).
+    func reconcile()
+    /// A `fleet rollback` this host has to carry out, holds the branch head off, or nothing.
+    func pendingTarget(head: String) -> FleetTargetDecision
     /// Carries `target` out: `rollback` runs while this host holds a slot; then it is recorded
-    /// as done here. Returns the sha now live.
+    /// as done here (not when the lock was busy: then it is tried again). Returns the sha live.
     func apply(_ target: FleetTarget, rollback: () throws -> String) throws -> String
+}
+
+/// What `fleet rollback` means for this host's next step.
+public enum FleetTargetDecision: Sendable {
+    /// No target: deploy the head as usual.
+    case none
+    /// Carry this target out first.
+    case apply(FleetTarget)
+    /// A target holds the branch head off (carried out here already, or unreadable): deploy
+    /// nothing now; the reason goes to `status`.
+    case hold(String)
+}
+
+/// An error that is its own one line (the fleet's holds, halts and failures): the CLI prints
+/// `Error: <message>` and exits with `exitCode`.
+public protocol OneLineFailure: Error {
+    var message: String { get }
+    var exitCode: Int32 { get }
+}
+
+extension FleetHold: OneLineFailure {
+    public var message: String { "fleet: \(reason)" }
+    public var exitCode: Int32 { 1 }
+}
+
+extension FleetHalt: OneLineFailure {
+    public var message: String { "fleet: \(reason)" }
+    public var exitCode: Int32 { 1 }
+}
+
+extension FleetFailure: OneLineFailure {
+    public var message: String { "fleet: \(reason)" }
+    public var exitCode: Int32 { 1 }
 }
 
 /// `target`: set by `fleet rollback [SHA]`; every host activates SHA (or its own previous
@@ -56,9 +102,23 @@ public struct FleetTarget: Codable, Sendable, Equatable {
     }
 }
 
-/// Not now, and not the commit's fault (etcd unreachable under `fleet-offline hold`, the lease
-/// lost before the swap): nothing is recorded against the sha; the next trigger tries again.
+/// Not now, and not the commit's fault (etcd unreachable under `fleet-offline hold`, the slot
+/// lost before the swap, a pause, a shutdown): nothing is recorded against the sha; the next
+/// trigger tries again. `quiet`: a poll or webhook says nothing (a paused fleet must not make
+/// cron mail the operator every minute).
 public struct FleetHold: Error, Sendable {
+    public var reason: String
+    public var quiet: Bool
+    public init(_ reason: String, quiet: Bool = false) {
+        self.reason = reason
+        self.quiet = quiet
+    }
+}
+
+/// A fleet failure that is not a hold (etcd refused a call, a value or answer that cannot be
+/// read, the canaries did not finish within fleet-canary-timeout): recorded through the one
+/// failure path at stage `fleet` (history, `on-failure`, exit 1), nothing quarantined.
+public struct FleetFailure: Error, Sendable {
     public var reason: String
     public init(_ reason: String) { self.reason = reason }
 }

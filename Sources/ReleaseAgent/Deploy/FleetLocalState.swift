@@ -40,3 +40,29 @@ public struct FleetLocalState: StatusFile, Sendable, Equatable {
         }
     }
 }
+
+/// `.release-agent/fleet-result.json`: a result this host owes the fleet. Written when the
+/// slot is taken (`ok` nil: activating) and at the end of the activation; removed once the
+/// result is in etcd. A crash or an etcd outage leaves it, and the next operation under the
+/// lock writes the result (the others wait on it), so no result is ever lost.
+public struct FleetPendingResult: StatusFile, Sendable, Equatable {
+    public static let fileName = "fleet-result.json"
+
+    public var sha: String
+    public var ok: Bool?
+    public var reason: String?
+    public var canary: Bool
+    /// The agent that owes it: a live one is still activating, and is left alone.
+    public var pid: Int32
+
+    public init(sha: String, ok: Bool?, reason: String?, canary: Bool) {
+        self.sha = sha
+        self.ok = ok
+        self.reason = reason
+        self.canary = canary
+        pid = getpid()
+    }
+
+    public static func exists(_ layout: Layout) -> Bool { access(path(layout), F_OK) == 0 }
+    public static func clear(_ layout: Layout) { unlink(path(layout)) }
+}

@@ -28,6 +28,8 @@ public struct PollCheck {
         if PauseState.isPaused(operation.layout) { return .paused }
         // An activation a dead agent left unfinished: take the lock, so recovery checks it.
         if ActivationMarker.exists(operation.layout) { return .new }
+        // A result this host owes the fleet (a crash or an etcd outage): written under the lock.
+        if operation.settings.fleet != nil && FleetPendingResult.exists(operation.layout) { return .new }
         let layout = operation.layout
         if head.hex == layout.currentSHA() && FileSystem.isDirectory(layout.release(head.hex)) { return .live }
         if !force, let reason = operation.records.quarantine(head.hex) { return .quarantined(reason: reason) }

@@ -157,6 +157,8 @@ struct DeployQueueService: Service {
             group.addTask {
                 guard (try? await gracefulShutdown()) != nil else { return false }
                 SystemdNotify.send("STOPPING=1")
+                // A fleet wait (canaries, a slot) gives up now, not after the grace.
+                Cancellation.stop()
                 await queue.close()
                 // Cancelled when the loop ends first; otherwise the grace is over.
                 guard (try? await Task.sleep(for: grace)) != nil else { return false }

@@ -1,0 +1,282 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// The fleet keeps its promises under ordinary faults (issue 22): waits obey halts, pauses,
+/// shutdowns and the operator; results are never lost; values from etcd fail closed.
+@Suite("fleet promises: waits, results, restarts, rollbacks", .serialized, .enabled(if: TestTools.runnable("etcd", "etcdctl")))
+struct FleetPromiseTests {
+    /// The fleet.json phase of a host (waiting-slot, waiting-canaries, activating, ...).
+    private func phase(_ host: Host) -> String? {
+        guard let data = FileManager.default.contents(atPath: host.agent.root + "/.release-agent/fleet.json"),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["phase"] as? String
+    }
+
+    private func logText(_ log: String) -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    private func hold(_ host: Host) { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
+    private func unhold(_ host: Host) { unlink(host.agent.root + "/HOLD") }
+
+    private func etcdctl(_ cluster: EtcdCluster, _ arguments: [String]) throws -> CommandResult {
+        let binary = try TestTools.require("etcdctl", package: "etcd-client")
+        return try ShellCommand.run(
+            [binary, "--endpoints", cluster.members[0].clientURL] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(["ETCDCTL_API": "3"]) { $1 })
+    }
+
+    @Test("a halt and a pause reach hosts waiting for a slot; the operator's rollback and status work during a wait")
+    func waitsObeyHaltPauseAndOperator() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...3).map {
+            try Host(
+                "h\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-max-parallel", "1", "--fleet-max-failures", "1", "--hook-timeout", "40s"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        for host in hosts { #expect(try host.deploy().wait(timeout: 120).status == 0) }
+
+        // 1. h1 holds the only slot and fails; h2 and h3 wait for it, then see the halt.
+        let bad = try repo.commit("bad", files: ["FAIL_ON": "h1\n"])
+        hold(hosts[0])
+        let first = try hosts[0].deploy()
+        #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(bad)") })
+        let waiters = try hosts.dropFirst().map { try $0.deploy() }
+        #expect(eventually(timeout: 60) { hosts.dropFirst().allSatisfy { phase($0) == "waiting-slot" } })
+        unhold(hosts[0])
+        #expect(try first.wait(timeout: 90).status == 1)
+        for (host, waiter) in zip(hosts.dropFirst(), waiters) {
+            let result = try waiter.wait(timeout: 90)
+            #expect(result.status == 1, "\(host.id): \(result.stderr)")
+            #expect(result.stderr.contains("halted fleet-wide"), "\(host.id): \(result.stderr)")
+            #expect(!logText(log).contains("start \(host.id) \(bad)"), "\(host.id) activated the halted sha")
+            #expect(host.agent.currentSHA == a)
+        }
+
+        // 2. A pause while h2 waits: it activates nothing; resume lets it go on.
+        let good = try repo.commit("good", remove: ["FAIL_ON"])
+        hold(hosts[0])
+        let holder = try hosts[0].deploy()
+        #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(good)") })
+        let waiting = try hosts[1].deploy()
+        #expect(eventually(timeout: 60) { phase(hosts[1]) == "waiting-slot" })
+        #expect(try hosts[0].fleet("pause --reason migration").status == 0)
+        unhold(hosts[0])
+        #expect(try holder.wait(timeout: 90).status == 0)
+        let paused = try waiting.wait(timeout: 90)
+        #expect(paused.status == 1, "\(paused.stderr)")
+        #expect(paused.stderr.contains("the fleet is paused: migration"), "\(paused.stderr)")
+        #expect(!logText(log).contains("start h2 \(good)"), "h2 activated during the pause")
+        // A cron poll under the pause exits 0; once the release is built it is silent (no
+        // mail every minute).
+        let building = try hosts[2].agent.run("poll", hosts[2].arguments)
+        #expect(building.status == 0, "\(building.stderr)")
+        let polled = try hosts[2].agent.run("poll", hosts[2].arguments)
+        #expect(polled.status == 0 && polled.stderr.isEmpty, "\(polled.status): \(polled.stderr)")
+        #expect(hosts[2].agent.currentSHA == a)
+        #expect(try hosts[0].fleet("resume").status == 0)
+        for host in hosts.dropFirst() {
+            let result = try host.deploy().wait(timeout: 120)
+            #expect(result.status == 0, "\(host.id): \(result.stderr)")
+            #expect(host.agent.currentSHA == good)
+        }
+
+        // 3. The operator on h2 during its wait: status answers, rollback is not refused
+        //    (exit 75), and the waited sha is not activated afterwards (nor by the next poll).
+        let c = try repo.commit("c")
+        hold(hosts[0])
+        let busy = try hosts[0].deploy()
+        #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(c)") })
+        let waiter = try hosts[1].deploy()
+        #expect(eventually(timeout: 60) { phase(hosts[1]) == "waiting-slot" })
+        let status = try hosts[1].agent.run("status", hosts[1].arguments, timeout: 30)
+        #expect(status.status == 0, "\(status.stderr)")
+        #expect(status.stdout.contains("waiting for an activation slot"), "\(status.stdout)")
+        let rollback = try hosts[1].agent.run("rollback", hosts[1].arguments, timeout: 60)
+        #expect(rollback.status == 0, "\(rollback.status): \(rollback.stderr)")
+        #expect(hosts[1].agent.currentSHA == a)
+        unhold(hosts[0])
+        #expect(try busy.wait(timeout: 90).status == 0)
+        let gaveUp = try waiter.wait(timeout: 90)
+        #expect(gaveUp.status == 1, "\(gaveUp.stderr)")
+        #expect(gaveUp.stderr.contains("changed while this host waited (a rollback here)"), "\(gaveUp.stderr)")
+        #expect(!logText(log).contains("start h2 \(c)"))
+        #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
+        #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
+    }
+
+    @Test(
+        "a canary killed -9: waiters stop at fleet-canary-timeout (recorded), its restart takes its registration over and writes its result, the rest go on"
+    )
+    func killedCanary() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try ["k1", "k2"].map {
+            try Host(
+                $0, scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-canary", "k1", "--fleet-canary-timeout", "4s", "--hook-timeout", "40s"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        try repo.commit("a", files: ["app.py": DemoService.app])
+        for host in hosts { #expect(try host.deploy().wait(timeout: 120).status == 0) }
+
+        let s = try repo.commit("s")
+        hold(hosts[0])
+        let canary = try hosts[0].deploy()
+        #expect(eventually(timeout: 60) { logText(log).contains("start k1 \(s)") })
+        kill(canary.pid, SIGKILL)
+        _ = try? canary.wait(timeout: 10)
+        let waiter = try hosts[1].deploy().wait(timeout: 120)
+        #expect(waiter.status == 1, "\(waiter.stderr)")
+        #expect(waiter.stderr.contains("fleet-canary-timeout"), "\(waiter.stderr)")
+        let last = try hosts[1].agent.historyEvents(["-n", "1"]).last
+        #expect(last?["stage"] as? String == "fleet", "\(String(describing: last))")
+        #expect(hosts[1].agent.record(s)?["quarantine"] == nil, "a fleet failure quarantined the sha")
+
+        // The canary's next run, at once (its old registration is still on its lease).
+        unhold(hosts[0])
+        let again = try hosts[0].deploy().wait(timeout: 120)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!again.stderr.contains("registered by another live agent"), "\(again.stderr)")
+        #expect(again.stderr.contains("wrote the result ok of \(s.prefix(12))"), "\(again.stderr)")
+        #expect(hosts[0].agent.currentSHA == s)
+        let goes = try hosts[1].deploy().wait(timeout: 120)
+        #expect(goes.status == 0, "\(goes.stderr)")
+        #expect(hosts[1].agent.currentSHA == s)
+    }
+
+    @Test(
+        "serve: SIGTERM ends a wait at once; SIGTERM mid-activation keeps the slot, so no second host activates; a restart after kill -9 registers"
+    )
+    func serveShutdowns() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...3).map {
+            try Host(
+                "v\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--hook-timeout", "40s", "--shutdown-grace", "40s"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        func serve(_ host: Host) throws -> ServeProcess {
+            try ServeProcess(agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+        }
+        var serves = try hosts.map(serve)
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+
+        // Every host holds in its activate hook: the first to get the slot stays in it.
+        hosts.forEach(hold)
+        let b = try repo.commit("b")
+        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
+        #expect(eventually(timeout: 60) { hosts.filter { phase($0) == "waiting-slot" }.count == 2 })
+        guard let first = activationsStarted(log, b).first, let index = hosts.firstIndex(where: { $0.id == first })
+        else { return }
+        // SIGTERM to a waiting serve: it gives up the wait and exits, well within its grace.
+        let waitingIndex = hosts.indices.first { $0 != index && phase(hosts[$0]) == "waiting-slot" }!
+        let stopped = try serves[waitingIndex].stop(timeout: 30)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        // SIGTERM to the serve mid-activation: it finishes; its slot stays held meanwhile,
+        // longer than the lease TTL (3s) that used to free it.
+        kill(serves[index].running.pid, SIGTERM)
+        sleep(5)
+        #expect(activationsStarted(log, b) == [first], "another host activated while \(first) still did")
+        unhold(hosts[index])
+        #expect(try serves[index].running.wait(timeout: 60).status == 0)
+        #expect(hosts[index].agent.currentSHA == b)
+        hosts.forEach(unhold)
+        serves[index] = try serve(hosts[index])
+        serves[waitingIndex] = try serve(hosts[waitingIndex])
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == b } })
+        #expect(eventually(timeout: 30) { activations(log).filter { $0.sha == b }.count == 3 })
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+
+        // kill -9 and an immediate restart (a systemd restart loop): it registers again.
+        kill(serves[0].running.pid, SIGKILL)
+        _ = try? serves[0].running.wait(timeout: 10)
+        serves[0] = try serve(hosts[0])
+        let listed = try hosts[1].fleet("status")
+        #expect(listed.stdout.contains("3 live host(s)"), "\(listed.stdout)")
+        for serve in serves { #expect(try serve.stop().status == 0) }
+    }
+
+    @Test(
+        "fleet rollback holds off a head pushed during a pause, waits out a busy lock, ends at a newer commit; unreadable values fail closed"
+    )
+    func rollbackAndUnreadableValues() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try ["p1", "p2"].map {
+            try Host($0, scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        func pollAll() throws -> [CommandResult] { try hosts.map { try $0.agent.run("poll", $0.arguments) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        for result in try pollAll() { #expect(result.status == 0, "\(result.stderr)") }
+        let b = try repo.commit("b")
+        for result in try pollAll() { #expect(result.status == 0, "\(result.stderr)") }
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == b })
+
+        // Pause, push c, fleet rollback to a, resume: every host goes to a; c stays off.
+        #expect(try hosts[0].fleet("pause").status == 0)
+        try repo.commit("c")
+        #expect(try hosts[0].fleet("rollback \(a.prefix(10))").status == 0)
+        #expect(try hosts[0].fleet("resume").status == 0)
+        // p1's lock is busy at its first poll: not applied, applied at the next.
+        // One process holds the flock (a `flock CMD` child would keep it after a kill).
+        let flock = try ShellCommand.start([
+            try TestTools.require("python3", package: "python3"), "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); open(sys.argv[2], 'w').close(); time.sleep(30)",
+            hosts[0].agent.root + "/.release-agent/lock", scratch.sub("locked"),
+        ])
+        #expect(Agent.waitForFile(scratch.sub("locked")))
+        let busy = try hosts[0].agent.run("poll", hosts[0].arguments)
+        #expect(busy.status == 0, "\(busy.stderr)")
+        #expect(hosts[0].agent.currentSHA == b)
+        kill(flock.pid, SIGKILL)
+        _ = try? flock.wait(timeout: 10)
+        for _ in 0..<2 {
+            for result in try pollAll() { #expect(result.status == 0, "\(result.stderr)") }
+            for host in hosts { #expect(host.agent.currentSHA == a, "\(host.id) is not on a") }
+        }
+        // A newer commit ends the rollback.
+        let d = try repo.commit("d")
+        for result in try pollAll() { #expect(result.status == 0, "\(result.stderr)") }
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == d })
+
+        // A rollout value this version cannot read: refused, recorded at stage fleet, not live.
+        let e = try repo.commit("e")
+        #expect(try etcdctl(cluster, ["put", "/release-agent/shop/rollouts/\(e)", "{garbage"]).status == 0)
+        let refused = try hosts[0].deploy().wait(timeout: 120)
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.contains("cannot read"), "\(refused.stderr)")
+        #expect(hosts[0].agent.currentSHA == d)
+        #expect(try hosts[0].agent.historyEvents(["-n", "1"]).last?["stage"] as? String == "fleet")
+        let status = try hosts[0].fleet("status")
+        #expect(status.status == 1)
+        #expect(status.stdout.contains("UNREADABLE: /release-agent/shop/rollouts/\(e)"), "\(status.stdout)")
+        // An unreadable pause still holds, and status says PAUSED; control characters escaped.
+        #expect(try etcdctl(cluster, ["put", "/release-agent/shop/paused", "\u{1b}[31mnot json"]).status == 0)
+        let pausedStatus = try hosts[0].fleet("status")
+        #expect(pausedStatus.stdout.contains("PAUSED"), "\(pausedStatus.stdout)")
+        #expect(!pausedStatus.stdout.contains("\u{1b}"), "a raw escape reached the terminal")
+    }
+}
+
+/// Hosts whose activation of `sha` began, in order.
+private func activationsStarted(_ log: String, _ sha: String) -> [String] {
+    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+        let parts = line.split(separator: " ")
+        return parts.count == 4 && parts[0] == "start" && parts[2] == sha ? String(parts[1]) : nil
+    }
+}
