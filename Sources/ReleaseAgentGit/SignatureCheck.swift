@@ -106,21 +106,10 @@ struct SignatureCheck {
         let files = try write(signature, payload)
         defer { files.forEach { unlink($0) } }
         let result = try Tool.run(["/usr/bin/gpgv", "--status-fd", "1", "--keyring", keyring, files[0], files[1]])
-        let status = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-        if result.status == 0, let valid = status.first(where: { $0.count > 2 && $0[1] == "VALIDSIG" }) {
-            return .trusted(signer: "gpg \(valid[2])")
+        switch GPGStatus.judge(result.stdout, exit: result.status, keyring: keyring) {
+        case .trusted(let fingerprint): return .trusted(signer: "gpg \(fingerprint)")
+        case .refused(let key, let why): return .refused(key: key, why: why)
         }
-        if let missing = status.first(where: { $0.count > 2 && $0[1] == "NO_PUBKEY" }) {
-            return .refused(key: "gpg \(missing[2])", why: "the key is not in gpg-keyring \(keyring)")
-        }
-        if let bad = status.first(where: {
-            $0.count > 2 && ($0[1] == "BADSIG" || $0[1] == "EXPKEYSIG" || $0[1] == "REVKEYSIG")
-        }) {
-            return .refused(
-                key: "gpg \(bad[2])",
-                why: bad[1] == "BADSIG" ? "the signature does not match the commit" : "the key is expired or revoked")
-        }
-        return .refused(key: "gpg", why: "gpgv could not verify it (exit \(result.status))")
     }
 
     private func write(_ signature: Data, _ payload: Data) throws -> [String] {

@@ -56,8 +56,23 @@ public struct Verify {
         func isOwn(_ path: String) -> Bool {
             path == "REVISION" || shared.contains { path == $0 || path.hasPrefix($0 + "/") }
         }
-        let entries = plan.files.filter { !isOwn($0.path) }
-        let inTree = Set(entries.map(\.path))
+        let tracked = plan.files.filter { !isOwn($0.path) }
+        // A directory of the tree that is now a symlink (out of the release), a file or
+        // nothing is drift, and nothing under it is read through it.
+        let directories = Self.directories(of: tracked.map(\.path)).filter { !isOwn($0) }
+        var broken: [String] = []
+        for directory in directories where !broken.contains(where: { directory.hasPrefix($0 + "/") }) {
+            switch Self.checkDirectory(release + "/" + directory) {
+            case nil: continue
+            case .missing?: report.missing.append(directory + "/")
+            case .typeChanged(let now)?:
+                report.typeChanged.append("\(directory) (a directory in the commit, now \(now))")
+            default: break
+            }
+            broken.append(directory)
+        }
+        let entries = tracked.filter { entry in !broken.contains { entry.path.hasPrefix($0 + "/") } }
+        let inTree = Set(tracked.map(\.path)).union(directories)
         // Hashing is most of the time: split over the cores (each finding goes to its slot).
         var findings = [Finding?](repeating: nil, count: entries.count)
         let threads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
@@ -85,6 +100,32 @@ public struct Verify {
         report.added = FileSystem.files(under: release).filter { !inTree.contains($0) && !isOwn($0) }
         report.added.sort()
         return report
+    }
+}
+
+extension Verify {
+    /// Every directory that holds a file of `paths` (`a`, `a/b` for `a/b/c`), parents first.
+    static func directories(of paths: [String]) -> [String] {
+        var found = Set<String>()
+        for path in paths {
+            var parts = path.split(separator: "/").dropLast()
+            while !parts.isEmpty, found.insert(parts.joined(separator: "/")).inserted { parts = parts.dropLast() }
+        }
+        return found.sorted { $0.count == $1.count ? $0 < $1 : $0.count < $1.count }
+    }
+
+    /// A path the tree has as a directory: nil when it still is one (not followed if a link).
+    static func checkDirectory(_ path: String) -> Finding? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return .missing }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: return nil
+        case S_IFLNK:
+            let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+            return .typeChanged("a symlink to \(target)")
+        case S_IFREG: return .typeChanged("a file")
+        default: return .typeChanged("neither a directory nor a file")
+        }
     }
 }
 

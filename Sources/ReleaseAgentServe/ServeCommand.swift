@@ -21,6 +21,8 @@ public struct ServeCommand: AsyncParsableCommand {
         let secret = try Self.readSecret(resolved)
         let listen = resolved.listen
         try resolved.layout.create()
+        // How `resume` tells this root's serve from whatever a stale pid-file names.
+        ServeIdentity.hold(resolved.layout)
 
         let logger = Self.makeLogger(json: resolved.logFormat == .json)
         let output = Output(json: resolved.logFormat == .json)

@@ -84,4 +84,60 @@ struct PauseTests {
         _ = b
         #expect(try serve.stop().status == 0)
     }
+
+    /// Issue 23, item 5: a stale pid-file may name any process; resume signalled it.
+    @Test("resume signals only this root's serve: not a process a stale pid-file names, not another root's serve")
+    func resumeSignalsOnlyItsServe() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+
+        // An unrelated process that notes each signal it gets, and ends on SIGUSR1.
+        let log = scratch.sub("signals"), ready = scratch.sub("ready")
+        let script =
+            "trap 'echo HUP >> \(log)' HUP; trap 'echo USR1 >> \(log); kill $child; exit 0' USR1; "
+            + "sleep 600 & child=$!; echo ready > \(ready); while kill -0 $child 2>/dev/null; do wait $child; done"
+        let bystander = try ShellCommand.start(["/bin/sh", "-c", script])
+        #expect(eventually(timeout: 30) { FileManager.default.fileExists(atPath: ready) })
+        let stalePidFile = scratch.sub("stale.pid")
+        try "\(bystander.pid)\n".write(toFile: stalePidFile, atomically: true, encoding: .utf8)
+        #expect(try agent.run("pause").status == 0)
+        let stale = try agent.run("resume", ["--pid-file", stalePidFile])
+        #expect(stale.status == 0, "\(stale.stderr)")
+        #expect(stale.stdout.contains("resumed; no serve runs for this root"), "\(stale.stdout)")
+        #expect(stale.stdout.contains("pid \(bystander.pid), which is not a release-agent serve"), "\(stale.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/.release-agent/paused"))
+        #expect(kill(bystander.pid, 0) == 0, "the bystander is gone")
+        // Signals are handled in order: had resume sent SIGHUP, HUP would be logged before USR1.
+        kill(bystander.pid, SIGUSR1)
+        #expect(try bystander.wait(timeout: 30).status == 0)
+        #expect((try? String(contentsOfFile: log, encoding: .utf8)) == "USR1\n", "the bystander was signalled")
+
+        // A real serve of this root (no poll, no webhook): only resume's SIGHUP deploys b.
+        let pidFile = scratch.sub("serve.pid")
+        let serve = try ServeProcess(
+            agent: agent, arguments: ["--allow-unsigned", "--poll-interval", "0", "--pid-file", pidFile])
+        #expect(eventually(timeout: 10) { FileManager.default.fileExists(atPath: pidFile) })
+        #expect(try agent.run("pause").status == 0)
+        let b = try repo.commit("b")
+        // Another root whose pid-file names this serve: not its serve, not signalled.
+        let other = try Agent(root: scratch.sub("other-root"), repo: repo.path)
+        #expect(try other.run("pause").status == 0)
+        let foreign = try other.run("resume", ["--pid-file", pidFile])
+        #expect(foreign.stdout.contains("a release-agent serve of another root"), "\(foreign.stdout)")
+        #expect(agent.currentSHA == a)
+        let resume = try agent.run("resume", ["--pid-file", pidFile])
+        #expect(
+            resume.stdout.contains("resumed; serve (pid \(serve.running.pid)) deploys the newest head now"),
+            "\(resume.stdout)")
+        #expect(eventually(timeout: 30) { agent.currentSHA == b }, "resume did not make serve deploy")
+        #expect(try serve.stop().status == 0)
+        // The serve is gone and its pid-file with it: resume says so.
+        #expect(try agent.run("pause").status == 0)
+        let gone = try agent.run("resume", ["--pid-file", pidFile])
+        #expect(
+            gone.stdout.contains("no serve runs for this root (pid-file \(pidFile) does not exist)"), "\(gone.stdout)")
+    }
 }

@@ -22,8 +22,8 @@ package struct PauseCommand: ParsableCommand {
     }
 }
 
-/// `resume`: lifts the pause. With a pid-file, the running `serve` gets SIGHUP and deploys the
-/// newest head at once; otherwise the next poll does.
+/// `resume`: lifts the pause. With a pid-file that names this root's running `serve`, it gets
+/// SIGHUP and deploys the newest head at once; otherwise the next poll does.
 package struct ResumeCommand: ParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "resume",
@@ -39,12 +39,22 @@ package struct ResumeCommand: ParsableCommand {
             print("not paused")
             return
         }
-        if let pidFile = resolved.pidFile, let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
-            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, kill(pid, SIGHUP) == 0
-        {
-            print("resumed; serve (pid \(pid)) deploys the newest head now")
-        } else {
+        guard let pidFile = resolved.pidFile else {
             print("resumed; the next poll deploys the newest head")
+            return
+        }
+        // Only this root's serve is signalled: a stale pid-file may name any process now.
+        switch ServeIdentity.find(pidFile: pidFile, layout: resolved.layout) {
+        case .serve(let pid):
+            if kill(pid, SIGHUP) == 0 {
+                print("resumed; serve (pid \(pid)) deploys the newest head now")
+            } else {
+                print(
+                    "resumed; serve (pid \(pid)) cannot be signalled (\(FileSystem.errnoText())): it deploys the newest head at its next poll; run resume as the user serve runs as"
+                )
+            }
+        case .none(let why):
+            print("resumed; no serve runs for this root (\(why)); the next poll deploys the newest head")
         }
     }
 }
