@@ -209,6 +209,50 @@ struct FleetPromiseTests {
     }
 
     @Test(
+        "a host whose path to etcd stalls after its swap keeps its slot (no second host activates), and its result lands when the path returns"
+    )
+    func stalledPath() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let proxies = try cluster.members.map { try StallingProxy(upstream: $0.clientPort) }
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let cut = try Host(
+            "x1", scratch: scratch, repo: repo, etcd: proxies.map(\.url).joined(separator: ","), log: log,
+            extra: ["--hook-timeout", "40s"])
+        let other = try Host(
+            "x2", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: ["--hook-timeout", "40s"])
+        let hosts = [cut, other]
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        try repo.commit("a", files: ["app.py": DemoService.app])
+        for host in hosts { #expect(try host.deploy().wait(timeout: 120).status == 0) }
+
+        let b = try repo.commit("b")
+        hold(cut)
+        let activating = try cut.deploy()
+        #expect(eventually(timeout: 60) { logText(log).contains("start x1 \(b)") })
+        let waiting = try other.deploy()
+        #expect(eventually(timeout: 60) { phase(other) == "waiting-slot" })
+        // x1's path stalls for longer than its registration lease (3s): its slot stays held.
+        proxies.forEach { $0.stall() }
+        sleep(5)
+        #expect(!logText(log).contains("start x2 \(b)"), "x2 activated while x1 still did")
+        // x1 ends its activation while still cut off: the result waits, then lands.
+        unhold(cut)
+        sleep(3)
+        #expect(!logText(log).contains("start x2 \(b)"), "x2 activated before x1's result and slot were written")
+        proxies.forEach { $0.resume() }
+        let first = try activating.wait(timeout: 120)
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try waiting.wait(timeout: 120)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == b })
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1, "\(activations(log))")
+        let status = try other.fleet("status")
+        #expect(status.stdout.contains("rollout \(b.prefix(12)): 2 host(s) done"), "\(status.stdout)")
+    }
+
+    @Test(
         "fleet rollback holds off a head pushed during a pause, waits out a busy lock, ends at a newer commit; unreadable values fail closed"
     )
     func rollbackAndUnreadableValues() throws {
