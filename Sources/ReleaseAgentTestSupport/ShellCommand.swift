@@ -48,6 +48,9 @@ public final class RunningCommand: @unchecked Sendable {
         }
     }
 
+    /// What it has written to stderr so far (it may still be running).
+    public var stderrSoFar: String { finished?.stderr ?? read(errPath) }
+
     /// Waits at most `timeout` seconds; a command still running then is killed and reported.
     public func wait(timeout: TimeInterval = 120) throws -> CommandResult {
         if let finished { return finished }

@@ -73,7 +73,10 @@ struct CorePromiseServeTests {
         let repo = try GitFixture(at: scratch.sub("repo"))
         let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
         let marker = scratch.sub("building")
-        let build = ["--build", "[ -e SLOW ] || exit 0; touch \(marker); sleep 3"]
+        let gate = scratch.sub("gate")
+        // The slow build holds until the push is in (bounded: 60 s), however slow the machine.
+        let hold = "n=0; while [ ! -e \(gate) ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done"
+        let build = ["--build", "[ -e SLOW ] || exit 0; touch \(marker); \(hold)"]
         try repo.commit("a")
         #expect(try agent.run("deploy", build).status == 0)
         let slow = try repo.commit("slow", files: ["SLOW": "1"])
@@ -86,6 +89,9 @@ struct CorePromiseServeTests {
         let headers = ["X-GitHub-Event": "push", "X-GitHub-Delivery": delivery, "Content-Type": "application/json"]
         let reply = try TestHTTP.send("POST", serve.base + "/webhook", headers: headers, body: body)
         #expect(reply.status == 202)
+        // serve has met the busy lock before the CLI deploy may end.
+        #expect(eventually(timeout: 30) { serve.running.stderrSoFar.contains("retrying when it frees") })
+        FileManager.default.createFile(atPath: gate, contents: nil)
         let cliResult = try cli.wait(timeout: 60)
         #expect(cliResult.status == 0, "\(cliResult.stderr)")
         #expect(eventually(timeout: 30) { agent.currentSHA == c }, "the push was lost")

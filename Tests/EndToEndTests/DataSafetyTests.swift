@@ -162,7 +162,10 @@ struct DataSafetyTests {
         agent.wrapper = ["/bin/sh", "-c", "ulimit -f 409600; exec \"$@\"", "sh"]
         let good = try repo.commit("good")
         #expect(try agent.run("deploy").status == 0)
-        for (label, command) in [("yes", "yes"), ("retrying", "while :; do echo retrying; done")] {
+        // Each build first prints more than the cap (16 MiB before a compaction) in one burst,
+        // then never stops: the cut is there however slow the machine is.
+        let burst = "head -c 20000000 /dev/zero | tr '\\0' y; "
+        for (label, command) in [("yes", burst + "exec yes"), ("retrying", burst + "while :; do echo retrying; done")] {
             let sha = try repo.commit(label)
             // A run the harness has to kill (90 s) has no exit 1 and no timeout line.
             let result = try agent.run("deploy", ["--build", command, "--build-timeout", "3s"], timeout: 90)

@@ -97,29 +97,43 @@ struct OperatorTruthTests {
         let repo = try GitFixture(at: scratch.sub("repo"))
         let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
         let port = freePort()
-        let pidFile = scratch.sub("listener.pid")
-        // The app starts listening about 4.5 s after activate: after the attempt at 4 s, before
-        // the 6 s timeout. The old loop gave up at 4 s ("2 attempts").
-        let listener =
-            "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); s.bind(('127.0.0.1',\(port))); s.listen(); time.sleep(30)"
-        try CorePromiseTests.hook(
-            scratch.sub("hooks"), "activate",
-            "#!/bin/sh\n(sleep 4.4; exec python3 -c \"\(listener)\") >/dev/null 2>&1 &\necho $! > \(pidFile)\n")
+        let ready = scratch.sub("ready")
+        let count = scratch.sub("requests")
+        // The app answers 503 to the first request and 200 after it. With pauses longer than
+        // the timeout, only an attempt at the timeout itself can pass: the old loop gave up
+        // after the first. Requests are counted, nothing is timed.
+        let app = """
+            import http.server, sys
+            n = 0
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_GET(self):
+                    global n
+                    n += 1
+                    open(sys.argv[2], "w").write(str(n))
+                    self.send_response(503 if n == 1 else 200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                def log_message(self, *args):
+                    pass
+            server = http.server.HTTPServer(("127.0.0.1", \(port)), H)
+            open(sys.argv[1], "w").close()
+            server.serve_forever()
+            """
+        let server = try ShellCommand.start(["/usr/bin/env", "python3", "-c", app, ready, count])
+        defer {
+            kill(server.pid, SIGKILL)
+            _ = try? server.wait(timeout: 10)
+        }
+        #expect(Agent.waitForFile(ready))
         try repo.commit("a")
         let result = try agent.run(
             "deploy",
             [
-                "--hooks-dir", scratch.sub("hooks"), "--health-tcp", "127.0.0.1:\(port)", "--health-timeout", "6s",
-                "--health-interval", "4s",
+                "--health-url", "http://127.0.0.1:\(port)/health", "--health-timeout", "6s",
+                "--health-interval", "60s",
             ])
-        if let pid = Int32(
-            (try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-                ?? "")
-        {
-            kill(pid, SIGKILL)
-        }
-        _ = try? ShellCommand.run(["/usr/bin/pkill", "-f", "127.0.0.1',\(port)"])
         #expect(result.status == 0, "\(result.stderr)")
+        #expect((try? String(contentsOfFile: count, encoding: .utf8)) == "2")
     }
 
     @Test("control characters from a commit are escaped in status and history; JSON keeps them exact")

@@ -205,8 +205,11 @@ struct ServeTests {
         let scratch = Scratch()
         let counter = scratch.sub("builds")
         let marker = scratch.sub("building")
+        let gate = scratch.sub("gate")
+        // The first build holds until every push is in (bounded: 60 s), however slow they are.
+        let hold = "n=0; while [ ! -e \(gate) ] && [ $n -lt 1200 ]; do sleep 0.05; n=$((n+1)); done"
         let (repo, agent, arguments) = try setUp(
-            scratch, extra: ["--build", "echo $RELEASE_SHA >> \(counter); touch \(marker); sleep 2"])
+            scratch, extra: ["--build", "echo $RELEASE_SHA >> \(counter); touch \(marker); \(hold)"])
         try repo.commit("base")
         let serve = try ServeProcess(agent: agent, arguments: arguments)
         let body = push("refs/heads/main")
@@ -220,6 +223,7 @@ struct ServeTests {
             newest = try repo.commit("push \(n)")
             #expect(try send() == 202)
         }
+        FileManager.default.createFile(atPath: gate, contents: nil)
         #expect(eventually(timeout: 90) { agent.currentSHA == newest })
         let builds = try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n")
         #expect(builds.count <= 2, "\(builds.count) builds")
