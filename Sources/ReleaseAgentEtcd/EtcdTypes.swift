@@ -51,6 +51,12 @@ public enum EtcdOperation: Sendable {
     case put(key: String, value: Data, lease: Int64?)
     case delete(key: String)
     case range(key: String, prefix: Bool)
+
+    public var key: String {
+        switch self {
+        case .put(let key, _, _), .delete(let key), .range(let key, _): return key
+        }
+    }
 }
 
 /// A txn answer: whether the comparisons held, the revision after it, and the ranges it read.
@@ -79,13 +85,21 @@ public struct EtcdError: Error, Sendable, CustomStringConvertible, Equatable {
         case refused(code: Int)
         /// An answer that is not what the gateway sends.
         case badAnswer
+        /// The cluster refused who the client is: a certificate either side does not trust,
+        /// no or a wrong user or password, a user without the role. The fix is a setting.
+        case accessRefused
+        /// The user's token was not taken (renewed once by the client, never seen outside).
+        case tokenRejected
     }
     public var kind: Kind
     public var detail: String
+    /// etcd's gRPC status code, when etcd answered one.
+    public var code: Int?
 
-    public init(_ kind: Kind, _ detail: String) {
+    public init(_ kind: Kind, _ detail: String, code: Int? = nil) {
         self.kind = kind
         self.detail = detail
+        self.code = code
     }
 
     public var description: String { detail }

@@ -17,7 +17,9 @@ extension EtcdClient {
         var failures: [String] = []
         var index = 0
         var idleRounds = 0
+        var renewed = false
         while ContinuousClock.now < deadline {
+            let token = try self.token()
             let endpoint = endpoints[index % endpoints.count]
             var body = Self.rangeBody(key, prefix: prefix)
             body["start_revision"] = String(next)
@@ -26,6 +28,7 @@ extension EtcdClient {
             let url = endpoint.absoluteString.trimmingSuffix("/") + "/v3/watch"
             var request = try HTTPClient.Request(url: url, method: .POST)
             request.headers.add(name: "Content-Type", value: "application/json")
+            if let token { request.headers.add(name: "Authorization", value: token) }
             request.body = .byteBuffer(ByteBuffer(bytes: data))
             let task = http.execute(request: request, delegate: delegate)
             let remaining = deadline - ContinuousClock.now
@@ -35,7 +38,13 @@ extension EtcdClient {
             let outcome = delegate.outcome
             if outcome.matched { return true }
             if let code = outcome.errorCode, code != 14, code != 4 {
-                throw EtcdError(.refused(code: code), "etcd refused the watch on \(key) (gRPC code \(code))")
+                // A token etcd no longer takes is renewed once, as for every other call.
+                if token != nil, code == 16 || code == 3, !renewed {
+                    renewed = true
+                    dropToken()
+                    continue
+                }
+                throw refusal(code: code, key: key)
             }
             if waited == .timedOut { return false }
             // The stream ended or never started: go on from what was seen, at the next member.

@@ -46,8 +46,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         self.output = output
         self.layout = settings.layout
         keys = FleetKeys(prefix: fleet.prefix)
-        etcd = try EtcdClient(
-            endpoints: fleet.endpoints, caFile: fleet.caFile, requestTimeout: min(fleet.leaseTTL / 3, .seconds(3)))
+        etcd = try fleet.etcdClient(requestTimeout: min(fleet.leaseTTL / 3, .seconds(3)))
         registration = FleetRegistration(etcd: etcd, keys: keys, fleet: fleet, layout: settings.layout)
         let hook = settings.hookTimeout
         let health = settings.healthTimeout + settings.healthInterval
@@ -97,6 +96,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             }
             uncoordinated = true
             output.line("fleet    etcd is unreachable; fleet-offline alone: activating uncoordinated")
+        } catch let error as EtcdError where error.kind == .accessRefused {
+            release()
+            throw FleetFailure(error.detail)
         } catch let error as EtcdError {
             release()
             throw FleetFailure("etcd refused a call while waiting: \(error.detail)")
@@ -172,7 +174,14 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         _ = try? register(state: ok ? "idle" : "failed", sha: nil, current: layout.currentSHA(), result: ok ? "ok" : reason)
     }
 
-    public func reconcile() {
+    public func reconcile() throws {
+        do {
+            _ = try etcd.get(keys.paused)
+        } catch let error as EtcdError where error.kind == .accessRefused {
+            throw AgentError.usage(error.detail)
+        } catch {
+            // Unreachable, or any other answer: admit decides what it means.
+        }
         guard var pending = FleetPendingResult.read(layout) else { return }
         // Another live run of this host (a CLI deploy beside cron) still owes it itself.
         guard pending.pid == getpid() || !FleetRegistration.isAgentRunning(pending.pid) else { return }

@@ -27,7 +27,7 @@ struct FleetConnection {
             throw AgentError.usage("fleet commands need fleet-etcd and fleet (flag, variable or config file)")
         }
         self.fleet = fleet
-        etcd = try EtcdClient(endpoints: fleet.endpoints, caFile: fleet.caFile)
+        etcd = try fleet.etcdClient()
         keys = FleetKeys(prefix: fleet.prefix)
     }
 

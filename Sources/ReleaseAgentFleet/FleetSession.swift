@@ -24,7 +24,7 @@ public final class FleetSession: @unchecked Sendable {
     public static func start(_ settings: Settings, output: Output) throws -> FleetSession? {
         guard let fleet = settings.fleet else { return nil }
         let session = FleetSession(
-            fleet: fleet, etcd: try EtcdClient(endpoints: fleet.endpoints, caFile: fleet.caFile),
+            fleet: fleet, etcd: try fleet.etcdClient(),
             layout: settings.layout)
         do {
             try session.register()

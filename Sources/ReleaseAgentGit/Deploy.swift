@@ -112,7 +112,7 @@ public struct Deploy {
         try operation.checkLiveSlot()
         Recovery(operation: operation).removeStaleCacheLocks()
         // A result this host owes the fleet (a crash after the swap, an etcd outage) first.
-        gate?.reconcile()
+        try gate?.reconcile()
         let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
         let fetchStart = ContinuousClock.now
         let fetched = try { () throws -> (CommitID, String) in

@@ -7,11 +7,14 @@ public final class EtcdCluster: @unchecked Sendable {
         public let name: String
         public let clientPort: Int
         public let peerPort: Int
-        public var clientURL: String { "http://127.0.0.1:\(clientPort)" }
+        public let secure: Bool
+        public var clientURL: String { (secure ? "https" : "http") + "://127.0.0.1:\(clientPort)" }
     }
 
     public let members: [Member]
     public let dir: String
+    /// With certificates: members serve https and require client certificates.
+    public let pki: EtcdPKI?
     private let binary: String
     private let token = "ra-" + UUID().uuidString.prefix(8)
     private var running: [String: TestServer] = [:]
@@ -20,10 +23,13 @@ public final class EtcdCluster: @unchecked Sendable {
     /// The client URLs, comma-separated, as `fleet-etcd` takes them.
     public var endpoints: String { members.map(\.clientURL).joined(separator: ",") }
 
-    public init(dir: String, size: Int = 3) throws {
+    public init(dir: String, size: Int = 3, pki: EtcdPKI? = nil) throws {
         binary = try TestTools.require("etcd", package: "etcd-server")
         self.dir = dir
-        members = (1...size).map { Member(name: "m\($0)", clientPort: freePort(), peerPort: freePort()) }
+        self.pki = pki
+        members = (1...size).map {
+            Member(name: "m\($0)", clientPort: freePort(), peerPort: freePort(), secure: pki != nil)
+        }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // Members start together: each waits for the others to form the first quorum.
         let starts = try members.map { member in
@@ -49,6 +55,42 @@ public final class EtcdCluster: @unchecked Sendable {
             token, "--heartbeat-interval", "50", "--election-timeout", "500",
             "--log-level", "warn",
         ]
+            + (pki.map {
+                ["--cert-file", $0.serverCert, "--key-file", $0.serverKey, "--trusted-ca-file", $0.ca, "--client-cert-auth"]
+            } ?? [])
+    }
+
+    /// etcdctl (API 3) against the first running member, as `root` once authentication is on.
+    public func etcdctl(_ arguments: [String], user: String? = nil) throws -> CommandResult {
+        let binary = try TestTools.require("etcdctl", package: "etcd-client")
+        let running = lock.withLock { Set(self.running.keys) }
+        let member = members.first { running.contains($0.name) } ?? members[0]
+        var command = [binary, "--endpoints", member.clientURL]
+        if let pki { command += ["--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey] }
+        if let user { command += ["--user", user] }
+        return try ShellCommand.run(
+            command + arguments, environment: ProcessInfo.processInfo.environment.merging(["ETCDCTL_API": "3"]) { $1 })
+    }
+
+    public static let rootPassword = "root-secret"
+    public static let agentPassword = "agent-secret"
+
+    /// Authentication on, with the README's least-privilege role: `agent` may read and write
+    /// `/release-agent/<fleet>/` and nothing else; `norole` exists with no role at all.
+    public func enableAuth(fleet: String) throws {
+        let steps: [[String]] = [
+            ["user", "add", "root:\(Self.rootPassword)"],
+            ["user", "add", "agent:\(Self.agentPassword)"],
+            ["user", "add", "norole:\(Self.agentPassword)"],
+            ["role", "add", "release-agent-\(fleet)"],
+            ["role", "grant-permission", "release-agent-\(fleet)", "--prefix=true", "readwrite", "/release-agent/\(fleet)/"],
+            ["user", "grant-role", "agent", "release-agent-\(fleet)"],
+            ["auth", "enable"],
+        ]
+        for step in steps {
+            let result = try etcdctl(step)
+            guard result.status == 0 else { throw FixtureError("etcdctl \(step.joined(separator: " ")): \(result.stderr)") }
+        }
     }
 
     /// GET /health answers {"health":"true"} on every running member.
@@ -56,7 +98,12 @@ public final class EtcdCluster: @unchecked Sendable {
         eventually(timeout: timeout) {
             let names = lock.withLock { Set(running.keys) }
             return members.filter { names.contains($0.name) }.allSatisfy { member in
-                (try? TestHTTP.send("GET", member.clientURL + "/health", timeout: 2))?.body.contains("true") == true
+                guard let pki else {
+                    return (try? TestHTTP.send("GET", member.clientURL + "/health", timeout: 2))?.body.contains("true") == true
+                }
+                guard let binary = try? TestTools.require("curl", package: "curl") else { return false }
+                let curl = [binary, "-sS", "-m", "2", "--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey]
+                return (try? ShellCommand.run(curl + [member.clientURL + "/health"], timeout: 5))?.stdout.contains("true") == true
             }
         }
     }

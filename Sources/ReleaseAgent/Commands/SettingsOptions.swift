@@ -57,6 +57,10 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Fleet mode: TTL of the host's registration and slot (default 10s).") var fleetLeaseTtl: String?
     @Option(help: "Fleet mode: hold or alone while etcd is unreachable (default hold).") var fleetOffline: String?
     @Option(help: "Fleet mode: CA bundle for https:// etcd endpoints.") var fleetCaFile: String?
+    @Option(help: "Fleet mode: client certificate (PEM) for etcd's --client-cert-auth.") var fleetCertFile: String?
+    @Option(help: "Fleet mode: the client certificate's key (PEM).") var fleetKeyFile: String?
+    @Option(help: "Fleet mode: the etcd user (authentication on).") var fleetUser: String?
+    @Option(help: "Fleet mode: a file holding the etcd user's password.") var fleetPasswordFile: String?
     @Flag(inversion: .prefixedNo, help: "Fleet mode: when a rollout halts, the hosts running it roll back.")
     var fleetAutoRevert: Bool?
 

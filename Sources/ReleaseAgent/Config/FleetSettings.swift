@@ -42,6 +42,12 @@ public struct FleetSettings: Sendable, Equatable {
     public var leaseTTL: Duration = .seconds(10)
     public var offline = Offline.hold
     public var caFile: String?
+    /// A client certificate and its key (PEM), both or neither.
+    public var certFile: String?
+    public var keyFile: String?
+    /// An etcd user and the file holding its password, both or neither.
+    public var user: String?
+    public var passwordFile: String?
     /// When a rollout halts, the hosts that run the halted sha roll back (Nomad's auto_revert).
     public var autoRevert = false
 
@@ -127,8 +133,28 @@ public struct FleetSettings: Sendable, Equatable {
             fleet.offline = value
         }
         fleet.caFile = try reader.path("fleet-ca-file")
+        fleet.certFile = try reader.path("fleet-cert-file")
+        fleet.keyFile = try reader.path("fleet-key-file")
+        fleet.user = try reader.string("fleet-user")
+        fleet.passwordFile = try reader.path("fleet-password-file")
+        try pair("fleet-cert-file", "fleet-key-file", reader)
+        try pair("fleet-user", "fleet-password-file", reader)
+        if let user = fleet.user, user.isEmpty || user.contains(where: \.isNewline) {
+            throw bad("fleet-user", user, reader, "an etcd user name")
+        }
         fleet.autoRevert = try reader.bool("fleet-auto-revert") ?? false
         return fleet
+    }
+
+    /// Settings that only work together: one without the other is a usage error.
+    private static func pair(_ first: String, _ second: String, _ reader: SettingReader) throws {
+        switch (reader.raw[first], reader.raw[second]) {
+        case (.some, nil):
+            throw AgentError.usage("\(first) (\(reader.origin(first))) needs \(second) too; set both, or neither")
+        case (nil, .some):
+            throw AgentError.usage("\(second) (\(reader.origin(second))) needs \(first) too; set both, or neither")
+        default: return
+        }
     }
 
     private static func share(_ text: String, _ reader: SettingReader) throws -> Share {

@@ -24,9 +24,10 @@ public protocol FleetGate: AnyObject {
     func finish(sha: String, ok: Bool, reason: String?)
     /// Not activating after all: the slot (if any) is freed, nothing recorded.
     func release()
-    /// Writes a result this host owes the fleet (an activation cut by a crash, or a write
-    /// that did not land); cheap when there is none (a local file is read).
-    func reconcile()
+    /// Before the fetch: etcd takes who this host is (one read; a refused certificate, user
+    /// or role is a usage error, exit 2, and nothing changes on disk), and a result this host
+    /// owes the fleet (an activation cut by a crash, or a write that did not land) is written.
+    func reconcile() throws
     /// A `fleet rollback` this host has to carry out, holds the branch head off, or nothing.
     func pendingTarget(head: String) -> FleetTargetDecision
     /// Carries `target` out: `rollback` runs while this host holds a slot; then it is recorded
