@@ -37,6 +37,7 @@ public struct DeployCommand: ParsableCommand {
             }
             return
         }
+        if resolved.fleet != nil { Cancellation.installCommandSignals() }
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha),
@@ -59,6 +60,7 @@ public struct FullPollCommand: ParsableCommand {
     public func run() throws {
         let resolved = try settings.resolve()
         let output = Output(json: resolved.logFormat == .json)
+        if resolved.fleet != nil { Cancellation.installCommandSignals() }
         switch try Poll(operation: DeployContext(settings: resolved, output: output)).run(force: force) {
         case .nothingToDo, .quarantined, .paused:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.

@@ -79,7 +79,11 @@ public struct Deploy {
         case .built(let ready): built = ready
         }
         do {
-            try gate.admit(sha: built.target.hex, previous: built.current, newerHead: newerHead(request, url: url))
+            try Cancellation.interruptible {
+                try gate.admit(sha: built.target.hex, previous: built.current, newerHead: newerHead(request, url: url))
+            }
+            // A shutdown that came as the wait ended: the slot goes back, nothing is activated.
+            if Cancellation.isStopping { throw FleetHold("shutting down: gave the slot back", quiet: true) }
             return try operation.locked {
                 try recheck(built, gate: gate)
                 return try activate(built, gate: gate)
