@@ -322,7 +322,16 @@ public struct Deploy {
         guard settings.verifySignatures != .off else { return nil }
         var ref: String?
         if case .ref(let name) = request.target { ref = name }
-        let verdict = try cache.verifySignature(target, ref: ref, settings: settings, scratch: operation.layout.state)
+        let verdict: SignatureCheck.Verdict
+        do {
+            verdict = try cache.verifySignature(target, ref: ref, settings: settings, scratch: operation.layout.state)
+        } catch let error as AgentError where error.isEnvironmental {
+            // The machine's fault (a policy file missing for a moment, no gpgv): recorded,
+            // nothing quarantined, the next trigger checks again.
+            throw operation.recordFailure(
+                StageFailure(stage: "verify", reason: error.message), kind: .deploy, sha: target.hex,
+                previous: current, trigger: request.trigger, subject: cache.info(target)?.subject, started: started)
+        }
         switch verdict {
         case .trusted(let signer):
             operation.output.line("verify   \(target.short) signed by \(signer)")

@@ -17,6 +17,8 @@ public struct DryRunPlan: Codable, Sendable {
     public var paused: String?
     public var locked: Bool
     public var refusal: String?
+    /// Fleet mode: what the fleet would make of the target now (a pause, a rollback under way).
+    public var fleet: String?
     public var build: String
     public var hooks: [String] = []
     public var pruned: [String] = []
@@ -42,6 +44,7 @@ public struct DryRunPlan: Codable, Sendable {
             lines.append("dry-run  another operation holds the lock now (planned from the cache as last fetched)")
         }
         if let refusal { lines.append("dry-run  would be refused: \(refusal.terminalSafe)") }
+        if let fleet { lines.append("dry-run  fleet: \(fleet.terminalSafe)") }
         lines.append("dry-run  build: \(build)")
         lines.append("dry-run  hooks: \(hooks.isEmpty ? "none" : hooks.joined(separator: ", "))")
         lines.append(
@@ -107,9 +110,41 @@ extension Deploy {
                 plan.refusal = "refuse-force-push: \(target.short) does not descend from the live \(liveID.short)"
             }
         }
-        plan.hooks = hooks(ready: ready)
+        if !plan.alreadyLive {
+            try judge(&plan, target: target, cache: cache, request: request)
+        }
+        plan.hooks = plan.refusal == nil ? hooks(ready: ready) : []
         plan.pruned = pruneForecast(target: target.hex, ready: ready, live: live)
         return plan
+    }
+
+    /// The refusals the deploy itself would meet after the fetch: the signature (checked as
+    /// the deploy checks it) and, in fleet mode, a halt fleet-wide; a fleet pause or rollback
+    /// under way is said too. A refused target is neither checked out nor built.
+    private func judge(_ plan: inout DryRunPlan, target: CommitID, cache: GitCache, request: DeployRequest) throws {
+        let settings = operation.settings
+        if settings.verifySignatures != .off {
+            var ref: String?
+            if case .ref(let name) = request.target { ref = name }
+            let verdict = try cache.verifySignature(
+                target, ref: ref, settings: settings, scratch: NSTemporaryDirectory())
+            if case .refused(let key, let why) = verdict {
+                plan.refusal = "verify-signatures: commit \(target.short) (\(key)): \(why); it would be quarantined"
+            }
+        }
+        if plan.refusal == nil, let gate = try operation.fleetGate() {
+            do {
+                try gate.precheck(sha: target.hex)
+            } catch let halt as FleetHalt {
+                plan.refusal = "fleet: \(halt.reason); it would be quarantined here"
+            } catch let hold as FleetHold {
+                plan.fleet = "would be held: \(hold.reason)"
+            } catch let failure as FleetFailure {
+                plan.fleet = "would fail: \(failure.reason)"
+            }
+            gate.release()
+        }
+        if plan.refusal != nil { plan.build = "none: refused before the checkout" }
     }
 
     /// The hooks that exist and would run, in order, with the ports they would get.

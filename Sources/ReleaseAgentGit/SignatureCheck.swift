@@ -48,7 +48,23 @@ struct SignatureCheck {
         }
     }
 
+    /// The policy file must be readable now: one that is missing or unreadable for a moment
+    /// (a configuration run replacing it) is the machine's fault, never the commit's. Nothing
+    /// is quarantined, and the next trigger checks again.
+    static func requireReadable(_ path: String, setting: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        var info = stat()
+        defer { if fd >= 0 { close(fd) } }
+        guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            let cause = fd < 0 ? String(cString: strerror(errno)) : "not a regular file"
+            throw AgentError.environment(
+                "\(setting) \(path) cannot be read (\(cause)); no commit is judged without it, nothing was quarantined, and the next trigger checks again: restore the file"
+            )
+        }
+    }
+
     private func ssh(_ signature: Data, _ payload: Data, time: Int64, allowed: String) throws -> Verdict {
+        try Self.requireReadable(allowed, setting: "allowed-signers")
         let files = try write(signature, payload)
         defer { files.forEach { unlink($0) } }
         let keygen = "/usr/bin/ssh-keygen"
@@ -103,6 +119,7 @@ struct SignatureCheck {
     }
 
     private func gpg(_ signature: Data, _ payload: Data, keyring: String) throws -> Verdict {
+        try Self.requireReadable(keyring, setting: "gpg-keyring")
         let files = try write(signature, payload)
         defer { files.forEach { unlink($0) } }
         let result = try Tool.run(["/usr/bin/gpgv", "--status-fd", "1", "--keyring", keyring, files[0], files[1]])
