@@ -53,4 +53,50 @@ struct InitTests {
         #expect(ssh.status == 0, "\(ssh.stderr)")
         #expect(ssh.stdout.contains("ssh-keyscan -p 2222 git.example.invalid >>"), "\(ssh.stdout)")
     }
+
+    @Test("issue 23: settings from the environment are written; a bad --config creates nothing; tokens go to 0600 files, not inline")
+    func checksFirstAndKeepsSecrets() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let sha = try repo.commit("a")
+        let binary = try Agent.locateBinary()
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
+
+        // A config path in a directory that does not exist: exit 2, and no root, no secret.
+        let root = scratch.sub("srv/app")
+        let bad = try ShellCommand.run(
+            [binary, "init", "--config", scratch.sub("missing/dir/app.toml"), "--root", root, "--repo", repo.path],
+            environment: environment)
+        #expect(bad.status == 2, "\(bad.stderr)")
+        #expect(bad.stderr.contains("cannot be written"), "\(bad.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: root), "init created the root before failing")
+
+        // The keep count from the environment is written; the tokens go to files of their own.
+        environment["RELEASE_AGENT_KEEP_RELEASES"] = "4"
+        let config = scratch.sub("app.toml")
+        let result = try ShellCommand.run(
+            [
+                binary, "init", "--config", config, "--root", root, "--repo", repo.path, "--health-token", "h-secret",
+                "--metrics-token", "m-secret",
+            ], environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        #expect(text.contains("keep_releases = \"4\""), "\(text)")
+        #expect(!text.contains("h-secret") && !text.contains("m-secret"), "a token went inline: \(text)")
+        #expect(text.contains("health_token_file = \"\(root)/.release-agent/health-token\""), "\(text)")
+        for name in ["health-token", "metrics-token"] {
+            var st = stat()
+            #expect(stat(root + "/.release-agent/" + name, &st) == 0 && st.st_mode & 0o777 == 0o600, "\(name)")
+        }
+        #expect(try String(contentsOfFile: root + "/.release-agent/health-token", encoding: .utf8) == "h-secret\n")
+
+        // The config alone makes the same agent: it deploys, and the token file is read.
+        environment.removeValue(forKey: "RELEASE_AGENT_KEEP_RELEASES")
+        let deploy = try ShellCommand.run([binary, "deploy", "--config", config], environment: environment)
+        #expect(deploy.status == 0, "\(deploy.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/releases/\(sha)"))
+        let both = try ShellCommand.run(
+            [binary, "deploy", "--config", config, "--health-token", "x"], environment: environment)
+        #expect(both.status == 2 && both.stderr.contains("both give the token"), "\(both.stderr)")
+    }
 }

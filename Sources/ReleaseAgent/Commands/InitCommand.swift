@@ -15,28 +15,65 @@ package struct InitCommand: ParsableCommand {
     package func run() throws {
         let cwd = FileManager.default.currentDirectoryPath
         let target = settings.config.map { $0.hasPrefix("/") ? $0 : cwd + "/" + $0 } ?? cwd + "/release-agent.toml"
+        // Everything is checked before anything is created.
         if FileSystem.exists(target) && !force {
             throw AgentError.usage("the config file \(target) exists; pass --force to overwrite it, or --config FILE")
         }
-        // Only the flags (and the environment) count: the file is what we are about to write.
-        var flags = settings.flagValues
-        let resolved = try SettingsOptions.resolve(flags: flags, configFlag: nil, readFile: false)
+        let directory = (target as NSString).deletingLastPathComponent
+        guard FileSystem.isDirectory(directory), access(directory, W_OK) == 0, !FileSystem.isDirectory(target) else {
+            throw AgentError.usage(
+                "the config file \(target) cannot be written (\(directory) is not a writable directory); create it, or give another --config"
+            )
+        }
+        // The flags and the environment count (the file is what we are about to write), and
+        // both are written: the config alone must make the same agent.
+        let raw = try ConfigSources.merge(
+            flags: settings.flagValues, configFlag: nil, environment: ProcessInfo.processInfo.environment, cwd: cwd,
+            readFile: false)
+        let resolved = try Settings(raw: raw)
         let repo = try resolved.requireRepo()
         let layout = resolved.layout
-        try layout.create()
+        var values = raw.mapValues(\.value)
         let secretFile = resolved.webhookSecretFile ?? layout.state + "/webhook-secret"
+        let secretDirectory = (secretFile as NSString).deletingLastPathComponent
+        if resolved.webhookSecretFile != nil && !FileSystem.isDirectory(secretDirectory) {
+            throw AgentError.usage("webhook-secret-file \(secretFile): \(secretDirectory) is not a directory; create it first")
+        }
+        try layout.create()
         if !FileSystem.exists(secretFile) {
             var generator = SystemRandomNumberGenerator()
             let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }
                 .joined()
-            try FileSystem.writeAtomically(Data((secret + "\n").utf8), to: secretFile)
-            chmod(secretFile, 0o600)
+            try Self.writeSecret(secret, to: secretFile)
         }
-        flags["root"] = .scalar(layout.root)
-        flags["repo"] = .scalar(repo)
-        flags["webhook-secret-file"] = .scalar(secretFile)
-        try FileSystem.writeAtomically(Data(Self.toml(flags).utf8), to: target)
+        // Tokens never go inline into the config (it is commonly world-readable): each goes to
+        // a 0600 file of its own under the state dir, and the config names the file.
+        for (name, fileName) in [("health-token", "health-token-file"), ("metrics-token", "metrics-token-file")] {
+            guard case .scalar(let token)? = values.removeValue(forKey: name) else { continue }
+            let file = layout.state + "/" + name
+            try Self.writeSecret(token, to: file)
+            values[fileName] = .scalar(file)
+        }
+        values["root"] = .scalar(layout.root)
+        values["repo"] = .scalar(repo)
+        values["webhook-secret-file"] = .scalar(secretFile)
+        try FileSystem.writeAtomically(Data(Self.toml(values).utf8), to: target)
         print(nextSteps(resolved, config: target, secretFile: secretFile))
+    }
+
+    /// A secret in a file of its own, mode 0600 from its creation.
+    static func writeSecret(_ secret: String, to file: String) throws {
+        let temporary = file + ".tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw AgentError.environment("cannot write \(file): \(String(cString: strerror(errno)))") }
+        let bytes = Array((secret + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced, rename(temporary, file) == 0 else {
+            unlink(temporary)
+            throw AgentError.environment("cannot write \(file); check free space and permissions")
+        }
     }
 
     /// One `key = value` line per setting given, with a header that points at the example.

@@ -34,6 +34,8 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "serve: SIGTERM grace for a running deploy.") var shutdownGrace: String?
     @Option(help: "serve: token for /healthz.") var healthToken: String?
     @Option(help: "serve: token for /metrics.") var metricsToken: String?
+    @Option(help: "serve: a file (0600) holding the token for /healthz.") var healthTokenFile: String?
+    @Option(help: "serve: a file (0600) holding the token for /metrics.") var metricsTokenFile: String?
     @Flag(inversion: .prefixedNo, help: "Refuse non-fast-forward moves of the branch.") var refuseForcePush: Bool?
     @Option(help: "Refuse to check out below this free space, e.g. 500M.") var minFreeSpace: String?
     @Option(help: "text or json.") var logFormat: String?

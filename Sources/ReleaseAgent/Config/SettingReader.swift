@@ -27,6 +27,25 @@ struct SettingReader {
         return text
     }
 
+    /// A token given inline (`name`) or in a file (`fileName`, its trailing newline ignored),
+    /// not both; the file is read once, here.
+    func token(_ name: String, orFile fileName: String) throws -> String? {
+        guard let file = try path(fileName) else { return try token(name) }
+        guard raw[name] == nil else {
+            throw AgentError.usage(
+                "\(name) (\(origin(name))) and \(fileName) (\(origin(fileName))) both give the token; keep one")
+        }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw AgentError.usage("\(fileName) \(file) (\(origin(fileName))) cannot be read; check the path and its mode")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.last?.isNewline == true { text.removeLast() }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw AgentError.usage("\(fileName) \(file) (\(origin(fileName))) is empty; write the token there")
+        }
+        return text
+    }
+
     func path(_ name: String) throws -> String? {
         guard let text = try string(name), let setting = raw[name] else { return nil }
         guard !text.isEmpty else { throw bad(name, text, "a path") }

@@ -164,8 +164,8 @@ public struct Settings: Sendable {
         wait = try reader.duration("wait")
         allowUnsigned = try reader.bool("allow-unsigned") ?? false
         shutdownGrace = try reader.duration("shutdown-grace") ?? shutdownGrace
-        healthToken = try reader.token("health-token")
-        metricsToken = try reader.token("metrics-token")
+        healthToken = try reader.token("health-token", orFile: "health-token-file")
+        metricsToken = try reader.token("metrics-token", orFile: "metrics-token-file")
         refuseForcePush = try reader.bool("refuse-force-push") ?? false
         minFreeSpace = try reader.size("min-free-space")
         if let text = try reader.string("log-format") {
