@@ -58,8 +58,9 @@ public final class GitCache {
         }
     }
 
-    /// `status --fetch`: the remote's branch head now, without the lock and without fetching
-    /// (ls-remote); counted against the live release when the cache already has that commit.
+    /// `status --fetch`: the remote's branch head now (ls-remote), counted against the live
+    /// release. A head the cache lacks is fetched under the lock, waiting for it briefly (as
+    /// `wait` does); with a deploy holding it, the head is recorded uncounted and that is said.
     public static func recordRemoteHead(_ settings: Settings) throws {
         let url = try RemoteURL.normalize(try settings.requireRepo())
         guard let head = try remoteHead(url: url, branch: settings.branch, credentials: settings.credentials) else {
@@ -67,14 +68,29 @@ public final class GitCache {
         }
         let layout = settings.layout
         let live = layout.currentSHA()
-        if FileSystem.exists(layout.cache + "/HEAD"),
-            let cache = try? GitCache(
-                path: layout.cache, remoteURL: url, credentials: settings.credentials), cache.info(head) != nil
-        {
-            cache.headSeen(head, live: live, source: "status --fetch").write(layout)
-        } else {
-            HeadSeen.sawHead(head.hex, source: "status --fetch", layout: layout)
+        func open() -> GitCache? {
+            guard FileSystem.exists(layout.cache + "/HEAD") else { return nil }
+            return try? GitCache(path: layout.cache, remoteURL: url, credentials: settings.credentials)
         }
+        if let cache = open(), cache.info(head) != nil {
+            return cache.headSeen(head, live: live, source: "status --fetch").write(layout)
+        }
+        // Nothing deployed here yet: nothing to count against, and no cache to create.
+        guard FileSystem.isDirectory(layout.state), live != nil else {
+            return HeadSeen.sawHead(head.hex, source: "status --fetch", layout: layout)
+        }
+        guard let lock = try FileLock.acquire(layout.lock, wait: .seconds(5)) else {
+            StandardStream.error(
+                "status: another operation holds the lock (a deploy under way); the commits behind are counted by its fetch\n"
+            )
+            return HeadSeen.sawHead(head.hex, source: "status --fetch", layout: layout)
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let cache = try GitCache(path: layout.cache, remoteURL: url, credentials: settings.credentials)
+        let fetched = try FetchState.recording(trigger: "status", layout: layout) {
+            try cache.fetch(branch: settings.branch, progress: nil)
+        }
+        cache.headSeen(fetched, live: live, source: "status --fetch").write(layout)
     }
 
     /// The branch head as the last fetch left it in the cache.

@@ -45,4 +45,38 @@ struct SyncStatusTests {
         let status = try agent.run("status").stdout
         #expect(status.contains("is not on main (a rollback or a force push"), "\(status)")
     }
+
+    @Test("issue 23: status --fetch counts the commits behind and their subjects (behind in --json); a deploy holding the lock is said")
+    func fetchCounts() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        try repo.commit("add the cart")
+        try repo.commit("fix the cart")
+        let fetched = try agent.run("status", ["--fetch"])
+        #expect(fetched.status == 0, "\(fetched.stderr)")
+        #expect(fetched.stdout.contains("live is 2 commits behind main"), "\(fetched.stdout)")
+        #expect(fetched.stdout.contains("pending: fix the cart"), "\(fetched.stdout)")
+        let json = try agent.run("status", ["--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(object?["behind"] as? Int == 2, "\(json.stdout)")
+
+        // A deploy holds the lock (its build sleeps): status waits briefly, then says so.
+        try repo.commit("third")
+        let gate = scratch.sub("gate")
+        let hold = scratch.sub("hold")
+        FileManager.default.createFile(atPath: hold, contents: nil)
+        let build = "touch \(gate); n=0; while [ -f \(hold) ] && [ $n -lt 1200 ]; do sleep 0.1; n=$((n+1)); done"
+        let deploy = try agent.start("deploy", ["--build", build])
+        #expect(Agent.waitForFile(gate, timeout: 60))
+        // A head the deploy's fetch did not see: counting it needs a fetch, and the lock.
+        try repo.commit("fourth")
+        let busy = try agent.run("status", ["--fetch"])
+        #expect(busy.status == 0, "\(busy.stderr)")
+        #expect(busy.stderr.contains("holds the lock"), "\(busy.stderr)")
+        unlink(hold)
+        #expect(try deploy.wait(timeout: 60).status == 0)
+    }
 }

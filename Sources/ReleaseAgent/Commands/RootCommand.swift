@@ -75,7 +75,8 @@ package struct StatusCommand: ParsableCommand {
 
     @OptionGroup var settings: SettingsOptions
     @Flag(help: "Print JSON.") var json = false
-    @Flag(help: "Ask the remote for the branch head now (no lock), to say how far behind live is.") var fetch = false
+    @Flag(help: "Fetch the branch now (waiting briefly for the lock) to count the commits live is behind.")
+    var fetch = false
 
     /// Set by `release-agent-full`: asks the remote for the head and records it (libgit2).
     /// `release-agent` has none, and hands `status --fetch` over.

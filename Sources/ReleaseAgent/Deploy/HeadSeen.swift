@@ -56,7 +56,7 @@ public struct HeadSeen: StatusFile, Sendable, Equatable {
             return "live \(live.prefix(7)) is not on \(branch) (a rollback or a force push; \(head))"
         }
         guard let behind else {
-            return "live is behind \(branch) (\(head); the next fetch by deploy or poll counts the commits)"
+            return "live is behind \(branch) (\(head); status --fetch counts the commits)"
         }
         return "live is \(behind) commit\(behind == 1 ? "" : "s") behind \(branch) (\(head))"
     }

@@ -27,6 +27,8 @@ public struct StatusReport: Codable, Sendable {
     /// Fleet mode: this host's gate.
     public var fleet: FleetLocalState?
     public var headSeen: HeadSeen?
+    /// Commits on the branch after the live release, when counted against it (`status --fetch`).
+    public var behind: Int?
     /// "live is 3 commits behind main (head abc1234, seen 2 min ago by poll)".
     public var sync: String?
 
@@ -60,6 +62,7 @@ public struct StatusReport: Codable, Sendable {
         paused = PauseState.read(layout)
         fleet = FleetLocalState.read(layout)
         headSeen = HeadSeen.read(layout)
+        if let headSeen, headSeen.live == current { behind = headSeen.behind }
         sync = headSeen?.line(branch: branch, live: current)
     }
 
