@@ -176,7 +176,10 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     public func reconcile() throws {
         do {
-            _ = try etcd.get(keys.paused)
+            // One request that needs both read and write on the prefix: a read-only role is
+            // refused here, before the fetch, not after the build.
+            _ = try etcd.txn(
+                [], success: [.range(key: keys.paused, prefix: false), .delete(key: keys.accessCheck(fleet.hostID))])
         } catch let error as EtcdError where error.kind == .accessRefused {
             throw AgentError.usage(error.detail)
         } catch {
@@ -198,7 +201,14 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         }
     }
 
+    /// Not activating after all (a hold, a halt or the operator's act in the re-check, a
+    /// refused confirm, a shutdown before the swap): the slot goes, and the result file this
+    /// run wrote when it took the slot goes too, so no later run reports an activation that
+    /// never began as failed. A result already decided (`finish`) stays until etcd has it.
     public func release() {
+        if let pending = FleetPendingResult.read(layout), pending.ok == nil, pending.pid == getpid() {
+            FleetPendingResult.clear(layout)
+        }
         let (held, lease, shared) = lock.withLock { () -> (HeldSlot?, Int64?, Bool) in
             defer {
                 slot = nil

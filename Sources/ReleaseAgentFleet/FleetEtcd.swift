@@ -10,6 +10,11 @@ extension FleetSettings {
         var options = EtcdClientOptions(
             caFile: caFile, certFile: certFile, keyFile: keyFile, user: user, requestTimeout: requestTimeout)
         if let passwordFile {
+            var info = stat()
+            guard stat(passwordFile, &info) == 0, info.st_size <= 4096 else {
+                throw AgentError.usage(
+                    "fleet-password-file \(passwordFile) cannot be read or is over 4 KiB; write only the etcd user's password there")
+            }
             guard let data = FileManager.default.contents(atPath: passwordFile) else {
                 throw AgentError.usage(
                     "fleet-password-file \(passwordFile) cannot be read; make it readable by the agent's user (mode 0600)")

@@ -53,6 +53,8 @@ struct FleetKeys {
     func rollout(_ sha: String) -> String { rollouts + sha }
     var target: String { prefix + "target" }
     var paused: String { prefix + "paused" }
+    /// Never written: deleting it (a no-op) proves the user may write the fleet's keys.
+    func accessCheck(_ id: String) -> String { prefix + "access-check/" + id }
 }
 
 /// What the agent read from etcd is input: a value it did not write fails closed, naming

@@ -76,7 +76,8 @@ public final class EtcdCluster: @unchecked Sendable {
     public static let agentPassword = "agent-secret"
 
     /// Authentication on, with the README's least-privilege role: `agent` may read and write
-    /// `/release-agent/<fleet>/` and nothing else; `norole` exists with no role at all.
+    /// `/release-agent/<fleet>/` and nothing else; `reader` may only read it; `norole` exists
+    /// with no role at all.
     public func enableAuth(fleet: String) throws {
         let steps: [[String]] = [
             ["user", "add", "root:\(Self.rootPassword)"],
@@ -85,6 +86,10 @@ public final class EtcdCluster: @unchecked Sendable {
             ["role", "add", "release-agent-\(fleet)"],
             ["role", "grant-permission", "release-agent-\(fleet)", "--prefix=true", "readwrite", "/release-agent/\(fleet)/"],
             ["user", "grant-role", "agent", "release-agent-\(fleet)"],
+            ["user", "add", "reader:\(Self.agentPassword)"],
+            ["role", "add", "release-agent-\(fleet)-read"],
+            ["role", "grant-permission", "release-agent-\(fleet)-read", "--prefix=true", "read", "/release-agent/\(fleet)/"],
+            ["user", "grant-role", "reader", "release-agent-\(fleet)-read"],
             ["auth", "enable"],
         ]
         for step in steps {

@@ -108,6 +108,13 @@ struct FleetPromiseTests {
         #expect(!logText(log).contains("start h2 \(c)"))
         #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
         #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
+        // The operator's rollback is not a failure of c: nothing counted, nothing halted.
+        let rollout = try etcdctl(cluster, ["get", "--print-value-only", "/release-agent/shop/rollouts/\(c)"])
+        let record = try JSONSerialization.jsonObject(with: Data(rollout.stdout.utf8)) as? [String: Any]
+        #expect((record?["failed"] as? [String: Any])?.isEmpty == true, "\(rollout.stdout)")
+        #expect(record?["halted"] == nil, "\(rollout.stdout)")
+        #expect(try hosts[2].deploy().wait(timeout: 120).status == 0, "a healthy sha was halted")
+        #expect(hosts[2].agent.currentSHA == c)
     }
 
     @Test(

@@ -77,8 +77,9 @@ public struct FleetSettings: Sendable, Equatable {
             return nil
         }
         let endpoints = try list.value.items.map { text -> URL in
-            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host != nil,
-                url.query == nil, (url.path.isEmpty || url.path == "/")
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false,
+                let port = url.port, (1...65535).contains(port), url.query == nil, url.user == nil,
+                (url.path.isEmpty || url.path == "/")
             else {
                 throw AgentError.usage(
                     "fleet-etcd item '\(text.terminalSafe)' (\(reader.origin("fleet-etcd"))) is not an etcd client URL like http://10.0.0.5:2379"
@@ -94,7 +95,7 @@ public struct FleetSettings: Sendable, Equatable {
             throw AgentError.usage(
                 "fleet-etcd needs fleet, the fleet's name (its keys live under /release-agent/NAME/)")
         }
-        guard Self.isKeyPart(name) else {
+        guard Self.isKeyPart(name), name.contains(where: { $0.isLetter || $0.isNumber }) else {
             throw AgentError.usage(
                 "fleet '\(name.terminalSafe)' (\(reader.origin("fleet"))) must be letters, digits, '.', '_' or '-'")
         }
@@ -109,12 +110,17 @@ public struct FleetSettings: Sendable, Equatable {
             fleet.maxParallel = try share(text, reader)
         }
         let canaries = try reader.list("fleet-canary")
-        if canaries.count == 1, let count = Int(canaries[0]) {
-            guard count >= 0 else { throw bad("fleet-canary", canaries[0], reader, "a count >= 0 or host ids") }
+        if canaries.count == 1, Int(canaries[0]) != nil || canaries[0].allSatisfy(\.isNumber) {
+            guard let count = Int(canaries[0]), count >= 0, count <= 10_000 else {
+                throw bad("fleet-canary", canaries[0], reader, "a count from 0 to 10000, or host ids")
+            }
             fleet.canary = .count(count)
         } else if !canaries.isEmpty {
             for id in canaries where !isKeyPart(id) {
                 throw bad("fleet-canary", id, reader, "a count >= 0 or host ids")
+            }
+            if let twice = canaries.first(where: { id in canaries.filter { $0 == id }.count > 1 }) {
+                throw bad("fleet-canary", twice, reader, "listed once (it is listed twice)")
             }
             fleet.canary = .hosts(canaries)
         }
@@ -137,6 +143,13 @@ public struct FleetSettings: Sendable, Equatable {
         fleet.keyFile = try reader.path("fleet-key-file")
         fleet.user = try reader.string("fleet-user")
         fleet.passwordFile = try reader.path("fleet-password-file")
+        if !fleet.endpoints.contains(where: { $0.scheme == "https" }) {
+            for name in ["fleet-ca-file", "fleet-cert-file"] where reader.raw[name] != nil {
+                throw AgentError.usage(
+                    "\(name) (\(reader.origin(name))) is for https:// endpoints, but fleet-etcd lists none; use https:// in fleet-etcd, or remove it"
+                )
+            }
+        }
         try pair("fleet-cert-file", "fleet-key-file", reader)
         try pair("fleet-user", "fleet-password-file", reader)
         if let user = fleet.user, user.isEmpty || user.contains(where: \.isNewline) {
