@@ -33,6 +33,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     var canarySeat = false
     var uncoordinated = false
     var newerHead: (() -> String?)?
+    /// `finish` registered the outcome; a release after it leaves the registration alone.
+    var finished = false
 
     struct HeldSlot {
         var createRevision: Int64
@@ -156,6 +158,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     }
 
     public func finish(sha: String, ok: Bool, reason: String?) {
+        lock.withLock { finished = true }
         defer { release() }
         guard !uncoordinated else {
             FleetPendingResult.clear(layout)
@@ -229,7 +232,12 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             }
             if let slotLease = held.lease { try? etcd.revoke(slotLease) }
         }
-        // Revoking this run's own lease deletes its registration at once; serve's stays.
+        // Revoking this run's own lease deletes its registration at once; serve's stays, and
+        // no longer says waiting or activating once the wait ended without an activation.
         if let lease, !shared { try? etcd.revoke(lease) }
+        if let lease, shared, !lock.withLock({ finished }) {
+            try? registration.put(
+                registration.record(state: "idle", sha: nil, current: layout.currentSHA()), lease: lease)
+        }
     }
 }

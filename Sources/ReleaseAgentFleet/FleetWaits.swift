@@ -62,7 +62,7 @@ extension EtcdFleetGate {
     }
 
     /// hosts/<id> on this run's lease (serve's session lease when serve runs).
-    func register(state: String, sha: String?, current: String?, result: String? = nil) throws {
+    func register(state: String, sha: String?, current: String?, result: String? = nil, again: Bool = false) throws {
         let lease = try lock.withLock { () throws -> Int64 in
             if let lease = self.lease { return lease }
             if let shared = FleetSession.current?.lease {
@@ -77,10 +77,15 @@ extension EtcdFleetGate {
         }
         do {
             try registration.put(registration.record(state: state, sha: sha, current: current, result: result), lease: lease)
-        } catch let error as EtcdError where error.kind == .leaseNotFound {
-            // The lease expired (etcd was out of reach longer than its TTL): a new one.
-            lock.withLock { if self.lease == lease { self.lease = nil } }
-            try register(state: state, sha: sha, current: current, result: result)
+        } catch let error as EtcdError where error.kind == .leaseNotFound && !again {
+            // The lease expired (etcd was out of reach longer than its TTL): a new one, once.
+            // serve's shared lease is granted again by its session, not here.
+            let shared = lock.withLock { () -> Bool in
+                defer { if self.lease == lease { self.lease = nil } }
+                return sharedLease
+            }
+            if shared { try FleetSession.current?.renew() }
+            try register(state: state, sha: sha, current: current, result: result, again: true)
         }
     }
 
@@ -164,6 +169,12 @@ extension EtcdFleetGate {
             }
             let slots = try etcd.range(keys.slots, prefix: true)
             let ordered = slots.kvs.sorted { $0.createRevision < $1.createRevision }
+            // Every slot the agent writes lives on a lease and names its host: any other key
+            // would never free itself, so it fails closed, naming the key, instead of a wait
+            // without end.
+            if let stray = ordered.first(where: { !Self.isAgentSlot($0, prefix: keys.slots) }) {
+                throw unreadable(stray.key, "a slot this agent did not write (no lease, or not its host's name)")
+            }
             guard let index = ordered.firstIndex(where: { $0.key == mine && $0.createRevision == create }) else {
                 create = nil  // expired while etcd was out of reach: in line again
                 continue
@@ -190,6 +201,11 @@ extension EtcdFleetGate {
                 events.contains { $0.kind == .delete }
             }
         }
+    }
+
+    /// A slot key as the agent writes it: `slots/<host-id>`, the host id as its value, on a lease.
+    static func isAgentSlot(_ kv: EtcdKeyValue, prefix: String) -> Bool {
+        kv.lease != 0 && kv.key.hasPrefix(prefix) && kv.text == String(kv.key.dropFirst(prefix.count))
     }
 
     /// The result into the rollout (and a halt at fleet-max-failures), retried until it lands

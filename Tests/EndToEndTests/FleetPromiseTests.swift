@@ -316,6 +316,15 @@ struct FleetPromiseTests {
         let status = try hosts[0].fleet("status")
         #expect(status.status == 1)
         #expect(status.stdout.contains("UNREADABLE: /release-agent/shop/rollouts/\(e)"), "\(status.stdout)")
+        // A slot key written by hand (no lease, never freed): refused naming it, not waited on.
+        #expect(try etcdctl(cluster, ["del", "/release-agent/shop/rollouts/\(e)"]).status == 0)
+        #expect(try etcdctl(cluster, ["put", "/release-agent/shop/slots/zz", "junk"]).status == 0)
+        let stray = try hosts[0].deploy().wait(timeout: 120)
+        #expect(stray.status == 1, "\(stray.stderr)")
+        #expect(stray.stderr.contains("slots/zz"), "\(stray.stderr)")
+        #expect(hosts[0].agent.currentSHA == d)
+        #expect(try hosts[0].fleet("status").stdout.contains("UNREADABLE: /release-agent/shop/slots/zz"))
+        #expect(try etcdctl(cluster, ["del", "/release-agent/shop/slots/zz"]).status == 0)
         // An unreadable pause still holds, and status says PAUSED; control characters escaped.
         #expect(try etcdctl(cluster, ["put", "/release-agent/shop/paused", "\u{1b}[31mnot json"]).status == 0)
         let pausedStatus = try hosts[0].fleet("status")
