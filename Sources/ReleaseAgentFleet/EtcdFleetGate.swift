@@ -199,6 +199,19 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             return (slot, self.lease, sharedLease)
         }
         if let held {
+            // A result this run announced when it took the slot (`ok` still unknown) whose
+            // activation never reached the swap (no activation marker for it) is no result:
+            // the slot is given back before the swap (the re-check after an operator's
+            // rollback or a local pause, a fleet pause, a halt or a lost slot at confirm, a
+            // shutdown). Left behind, the next operation's reconcile would take it for an
+            // activation a crash cut short and record this host failed, which halts a good
+            // sha fleet-wide at fleet-max-failures. After the swap it stays: a recovery
+            // finishes that activation and the reconcile writes its true result.
+            if let pending = FleetPendingResult.read(layout), pending.pid == getpid(), pending.ok == nil,
+                ActivationMarker.read(layout)?.sha != pending.sha
+            {
+                FleetPendingResult.clear(layout)
+            }
             // A slot that cannot be deleted now frees itself when its lease's bound passes.
             for _ in 0..<3 {
                 if (try? etcd.txn(

@@ -108,6 +108,12 @@ struct FleetPromiseTests {
         #expect(!logText(log).contains("start h2 \(c)"))
         #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
         #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
+        // The slot h2 gave back was no activation: c is not recorded failed on h2, so not
+        // halted (fleet-max-failures 1) for the hosts that have still to take it.
+        let after = try hosts[0].fleet("status")
+        #expect(after.status == 0, "\(after.stdout)")
+        #expect(after.stdout.contains("rollout \(c.prefix(12)): 1 host(s) done, canaries 0/0 healthy, 0 failed"), "\(after.stdout)")
+        #expect(!after.stdout.contains("HALTED"), "\(after.stdout)")
     }
 
     @Test(
