@@ -211,6 +211,12 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
                 ActivationMarker.read(layout)?.sha != pending.sha
             {
                 FleetPendingResult.clear(layout)
+                // fleet.json said `activating` since the slot came: status, /healthz and
+                // /metrics must not go on saying so (a caller with a more precise reason
+                // writes its own state after this).
+                let short = pending.sha.prefix(12)
+                let detail = "the activation slot was given back before the swap; \(short) is not activated"
+                FleetLocalState(.held, sha: pending.sha, detail: detail).write(layout)
             }
             // A slot that cannot be deleted now frees itself when its lease's bound passes.
             for _ in 0..<3 {

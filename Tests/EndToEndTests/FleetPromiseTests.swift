@@ -106,6 +106,8 @@ struct FleetPromiseTests {
         #expect(gaveUp.status == 1, "\(gaveUp.stderr)")
         #expect(gaveUp.stderr.contains("changed while this host waited (a rollback here)"), "\(gaveUp.stderr)")
         #expect(!logText(log).contains("start h2 \(c)"))
+        // Its fleet state no longer says it activates c (status, /healthz, /metrics read it).
+        #expect(phase(hosts[1]) == "held", "\(String(describing: phase(hosts[1])))")
         #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
         #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
         // The slot h2 gave back was no activation: c is not recorded failed on h2, so not
