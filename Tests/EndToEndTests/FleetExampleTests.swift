@@ -25,6 +25,8 @@ struct FleetExampleTests {
     func upPushStatusDown() throws {
         _ = try TestTools.require("etcd", package: "etcd-server")
         _ = try TestTools.require("curl", package: "curl")
+        _ = try TestTools.require("python3", package: "python3")
+        _ = try TestTools.require("git", package: "git")
         let scratch = Scratch("fleet-example")
         let root = scratch.sub("root")
         guard let base = LocalProcesses.freePortBlock(33) else {
@@ -70,7 +72,8 @@ struct FleetExampleTests {
         #expect(!LocalProcesses.mentioning(root).isEmpty, "no process of the fleet found to stop")
         let down = try fleet("down", timeout: 120)
         #expect(down.status == 0, "\(down.stdout)\(down.stderr)")
-        #expect(eventually(timeout: 30) { LocalProcesses.mentioning(root).isEmpty }, "\(LocalProcesses.mentioning(root))")
+        #expect(
+            eventually(timeout: 30) { LocalProcesses.mentioning(root).isEmpty }, "\(LocalProcesses.mentioning(root))")
         let open = (1...33).map { base + $0 }.filter { portAcceptsConnections($0) }
         #expect(open.isEmpty, "ports still answering after down: \(open)")
     }
