@@ -209,9 +209,6 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// run wrote when it took the slot goes too, so no later run reports an activation that
     /// never began as failed. A result already decided (`finish`) stays until etcd has it.
     public func release() {
-        if let pending = FleetPendingResult.read(layout), pending.ok == nil, pending.pid == getpid() {
-            FleetPendingResult.clear(layout)
-        }
         let (held, lease, shared) = lock.withLock { () -> (HeldSlot?, Int64?, Bool) in
             defer {
                 slot = nil
@@ -221,6 +218,25 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             return (slot, self.lease, sharedLease)
         }
         if let held {
+            // A result this run announced when it took the slot (`ok` still unknown) whose
+            // activation never reached the swap (no activation marker for it) is no result:
+            // the slot is given back before the swap (the re-check after an operator's
+            // rollback or a local pause, a fleet pause, a halt or a lost slot at confirm, a
+            // shutdown). Left behind, the next operation's reconcile would take it for an
+            // activation a crash cut short and record this host failed, which halts a good
+            // sha fleet-wide at fleet-max-failures. After the swap it stays: a recovery
+            // finishes that activation and the reconcile writes its true result.
+            if let pending = FleetPendingResult.read(layout), pending.pid == getpid(), pending.ok == nil,
+                ActivationMarker.read(layout)?.sha != pending.sha
+            {
+                FleetPendingResult.clear(layout)
+                // fleet.json said `activating` since the slot came: status, /healthz and
+                // /metrics must not go on saying so (a caller with a more precise reason
+                // writes its own state after this).
+                let short = pending.sha.prefix(12)
+                let detail = "the activation slot was given back before the swap; \(short) is not activated"
+                FleetLocalState(.held, sha: pending.sha, detail: detail).write(layout)
+            }
             // A slot that cannot be deleted now frees itself when its lease's bound passes.
             for _ in 0..<3 {
                 if (try? etcd.txn(

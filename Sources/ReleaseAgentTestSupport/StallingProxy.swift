@@ -12,6 +12,10 @@ public final class StallingProxy: @unchecked Sendable {
     private var stalled = false
     private var closed = false
     private var sockets: Set<Int32> = []
+    /// Per connection (keyed by its client descriptor): the pumps still running. Both
+    /// descriptors are closed, under the lock, only when both pumps ended, so neither a pump
+    /// nor `drop` ever shuts down a descriptor number that was closed and reused meanwhile.
+    private var pumps: [Int32: Int] = [:]
 
     public var url: String { "http://127.0.0.1:\(port)" }
 
@@ -44,11 +48,9 @@ public final class StallingProxy: @unchecked Sendable {
 
     /// Closes every open connection (new ones are still taken).
     public func drop() {
-        let open = lock.withLock { () -> Set<Int32> in
-            defer { sockets = [] }
-            return sockets
+        lock.withLock {
+            for fd in sockets { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     public func close() {
@@ -95,23 +97,30 @@ public final class StallingProxy: @unchecked Sendable {
             lock.withLock {
                 sockets.insert(client)
                 sockets.insert(server)
+                pumps[client] = 2
             }
-            Thread.detachNewThread { [self] in pump(from: client, to: server) }
-            Thread.detachNewThread { [self] in pump(from: server, to: client) }
+            Thread.detachNewThread { [self] in pump(from: client, to: server, connection: client) }
+            Thread.detachNewThread { [self] in pump(from: server, to: client, connection: client) }
         }
     }
 
     /// Copies until either side closes; while stalled, holds what it read (bounded waits).
-    private func pump(from source: Int32, to sink: Int32) {
+    private func pump(from source: Int32, to sink: Int32, connection: Int32) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         defer {
-            shutdown(source, Int32(SHUT_RDWR))
-            shutdown(sink, Int32(SHUT_RDWR))
             lock.withLock {
-                sockets.remove(source)
-                sockets.remove(sink)
+                // The other pump, blocked in read or send, ends too.
+                shutdown(source, Int32(SHUT_RDWR))
+                shutdown(sink, Int32(SHUT_RDWR))
+                let left = (pumps[connection] ?? 1) - 1
+                pumps[connection] = left > 0 ? left : nil
+                if left <= 0 {
+                    sockets.remove(source)
+                    sockets.remove(sink)
+                    Glibc.close(source)
+                    Glibc.close(sink)
+                }
             }
-            Glibc.close(source)
         }
         while true {
             while isStalled && !isClosed { usleep(20_000) }
@@ -120,7 +129,11 @@ public final class StallingProxy: @unchecked Sendable {
             while isStalled && !isClosed { usleep(20_000) }
             var sent = 0
             while sent < count {
-                let written = buffer[sent..<count].withUnsafeBytes { write(sink, $0.baseAddress, count - sent) }
+                // send, not write: a peer that closed (a dropped or ended connection) must not
+                // raise SIGPIPE, which kills the whole test process.
+                let written = buffer[sent..<count].withUnsafeBytes {
+                    send(sink, $0.baseAddress, count - sent, Int32(MSG_NOSIGNAL))
+                }
                 guard written > 0 else { return }
                 sent += written
             }

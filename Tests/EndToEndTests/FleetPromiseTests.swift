@@ -106,8 +106,16 @@ struct FleetPromiseTests {
         #expect(gaveUp.status == 1, "\(gaveUp.stderr)")
         #expect(gaveUp.stderr.contains("changed while this host waited (a rollback here)"), "\(gaveUp.stderr)")
         #expect(!logText(log).contains("start h2 \(c)"))
+        // Its fleet state no longer says it activates c (status, /healthz, /metrics read it).
+        #expect(phase(hosts[1]) == "held", "\(String(describing: phase(hosts[1])))")
         #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
         #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
+        // The slot h2 gave back was no activation: c is not recorded failed on h2, so not
+        // halted (fleet-max-failures 1) for the hosts that have still to take it.
+        let after = try hosts[0].fleet("status")
+        #expect(after.status == 0, "\(after.stdout)")
+        #expect(after.stdout.contains("rollout \(c.prefix(12)): 1 host(s) done, canaries 0/0 healthy, 0 failed"), "\(after.stdout)")
+        #expect(!after.stdout.contains("HALTED"), "\(after.stdout)")
         // The operator's rollback is not a failure of c: nothing counted, nothing halted.
         let rollout = try etcdctl(cluster, ["get", "--print-value-only", "/release-agent/shop/rollouts/\(c)"])
         let record = try JSONSerialization.jsonObject(with: Data(rollout.stdout.utf8)) as? [String: Any]
