@@ -6,13 +6,6 @@ import Testing
 /// the wait ends and its place in line goes at once, not when its lease expires.
 @Suite("fleet: SIGTERM and SIGINT to a waiting deploy or poll", .serialized, .enabled(if: TestTools.runnable("etcd", "etcdctl")))
 struct FleetCommandSignalTests {
-    private func phase(_ host: Host) -> String? {
-        guard let data = FileManager.default.contents(atPath: host.agent.root + "/.release-agent/fleet.json"),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object["phase"] as? String
-    }
-
     @Test("a waiting deploy or poll given SIGTERM or SIGINT gives its place up at once and activates nothing; the holder goes on")
     func signalsEndWaits() throws {
         let scratch = Scratch()
@@ -32,10 +25,10 @@ struct FleetCommandSignalTests {
         let holdFile = hosts[0].agent.root + "/HOLD"
         FileManager.default.createFile(atPath: holdFile, contents: nil)
         let holder = try hosts[0].deploy()
-        #expect(eventually(timeout: 60) { phase(hosts[0]) == "activating" })
+        #expect(eventually(timeout: 60) { hosts[0].phase == "activating" })
         for (command, signal) in [("deploy", SIGTERM), ("poll", SIGINT)] {
             let waiter = try hosts[1].agent.start(command, hosts[1].arguments)
-            #expect(eventually(timeout: 60) { phase(hosts[1]) == "waiting-slot" }, "\(command)")
+            #expect(eventually(timeout: 60) { hosts[1].phase == "waiting-slot" }, "\(command)")
             let slots = try cluster.etcdctl(["get", "--prefix", "--keys-only", "/release-agent/shop/slots/"])
             #expect(slots.stdout.contains("slots/s2"), "\(command): \(slots.stdout)")
             kill(waiter.pid, signal)

@@ -6,14 +6,6 @@ import Testing
 /// shutdowns and the operator; results are never lost; values from etcd fail closed.
 @Suite("fleet promises: waits, results, restarts, rollbacks", .serialized, .enabled(if: TestTools.runnable("etcd", "etcdctl")))
 struct FleetPromiseTests {
-    /// The fleet.json phase of a host (waiting-slot, waiting-canaries, activating, ...).
-    private func phase(_ host: Host) -> String? {
-        guard let data = FileManager.default.contents(atPath: host.agent.root + "/.release-agent/fleet.json"),
-            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else { return nil }
-        return object["phase"] as? String
-    }
-
     private func logText(_ log: String) -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
     private func hold(_ host: Host) { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
@@ -47,7 +39,7 @@ struct FleetPromiseTests {
         let first = try hosts[0].deploy()
         #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(bad)") })
         let waiters = try hosts.dropFirst().map { try $0.deploy() }
-        #expect(eventually(timeout: 60) { hosts.dropFirst().allSatisfy { phase($0) == "waiting-slot" } })
+        #expect(eventually(timeout: 60) { hosts.dropFirst().allSatisfy { $0.phase == "waiting-slot" } })
         unhold(hosts[0])
         #expect(try first.wait(timeout: 90).status == 1)
         for (host, waiter) in zip(hosts.dropFirst(), waiters) {
@@ -64,7 +56,7 @@ struct FleetPromiseTests {
         let holder = try hosts[0].deploy()
         #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(good)") })
         let waiting = try hosts[1].deploy()
-        #expect(eventually(timeout: 60) { phase(hosts[1]) == "waiting-slot" })
+        #expect(eventually(timeout: 60) { hosts[1].phase == "waiting-slot" })
         #expect(try hosts[0].fleet("pause --reason migration").status == 0)
         unhold(hosts[0])
         #expect(try holder.wait(timeout: 90).status == 0)
@@ -93,7 +85,7 @@ struct FleetPromiseTests {
         let busy = try hosts[0].deploy()
         #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(c)") })
         let waiter = try hosts[1].deploy()
-        #expect(eventually(timeout: 60) { phase(hosts[1]) == "waiting-slot" })
+        #expect(eventually(timeout: 60) { hosts[1].phase == "waiting-slot" })
         let status = try hosts[1].agent.run("status", hosts[1].arguments, timeout: 30)
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("waiting for an activation slot"), "\(status.stdout)")
@@ -107,7 +99,7 @@ struct FleetPromiseTests {
         #expect(gaveUp.stderr.contains("changed while this host waited (a rollback here)"), "\(gaveUp.stderr)")
         #expect(!logText(log).contains("start h2 \(c)"))
         // Its fleet state no longer says it activates c (status, /healthz, /metrics read it).
-        #expect(phase(hosts[1]) == "held", "\(String(describing: phase(hosts[1])))")
+        #expect(hosts[1].phase == "held", "\(String(describing: hosts[1].phase))")
         #expect(try hosts[1].agent.run("poll", hosts[1].arguments).status == 0)
         #expect(hosts[1].agent.currentSHA == a, "a poll undid the operator's rollback")
         // The slot h2 gave back was no activation: c is not recorded failed on h2, so not
@@ -192,11 +184,11 @@ struct FleetPromiseTests {
         hosts.forEach(hold)
         let b = try repo.commit("b")
         #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
-        #expect(eventually(timeout: 60) { hosts.filter { phase($0) == "waiting-slot" }.count == 2 })
+        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 2 })
         guard let first = activationsStarted(log, b).first, let index = hosts.firstIndex(where: { $0.id == first })
         else { return }
         // SIGTERM to a waiting serve: it gives up the wait and exits, well within its grace.
-        let waitingIndex = hosts.indices.first { $0 != index && phase(hosts[$0]) == "waiting-slot" }!
+        let waitingIndex = hosts.indices.first { $0 != index && hosts[$0].phase == "waiting-slot" }!
         let stopped = try serves[waitingIndex].stop(timeout: 30)
         #expect(stopped.status == 0, "\(stopped.stderr)")
         // SIGTERM to the serve mid-activation: it finishes; its slot stays held meanwhile,
@@ -247,7 +239,7 @@ struct FleetPromiseTests {
         let activating = try cut.deploy()
         #expect(eventually(timeout: 60) { logText(log).contains("start x1 \(b)") })
         let waiting = try other.deploy()
-        #expect(eventually(timeout: 60) { phase(other) == "waiting-slot" })
+        #expect(eventually(timeout: 60) { other.phase == "waiting-slot" })
         // x1's path stalls for longer than its registration lease (3s): its slot stays held.
         proxies.forEach { $0.stall() }
         sleep(5)

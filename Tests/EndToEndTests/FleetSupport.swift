@@ -54,6 +54,14 @@ struct Host {
     }
 
     func deploy() throws -> RunningCommand { try agent.start("deploy", arguments) }
+
+    /// The fleet.json phase of this host (waiting-slot, waiting-canaries, activating, ...).
+    var phase: String? {
+        guard let data = FileManager.default.contents(atPath: agent.root + "/.release-agent/fleet.json"),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["phase"] as? String
+    }
     func fleet(_ subcommand: String) throws -> CommandResult { try agent.run("fleet " + subcommand, arguments) }
 }
 
