@@ -43,7 +43,8 @@ public struct EtcdClientOptions: Sendable {
             break
         case (let cert?, let key?):
             guard let chain = try? NIOSSLCertificate.fromPEMFile(cert), !chain.isEmpty else {
-                throw EtcdError(.accessRefused, "the client certificate file \(cert) holds no PEM certificate it could read")
+                throw EtcdError(
+                    .accessRefused, "the client certificate file \(cert) holds no PEM certificate it could read")
             }
             guard let privateKey = try? NIOSSLPrivateKey(file: key, format: .pem) else {
                 throw EtcdError(.accessRefused, "the client key file \(key) holds no PEM private key it could read")

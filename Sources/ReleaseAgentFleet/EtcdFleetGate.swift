@@ -174,7 +174,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
                 .write(layout)
             return
         }
-        _ = try? register(state: ok ? "idle" : "failed", sha: nil, current: layout.currentSHA(), result: ok ? "ok" : reason)
+        _ = try? register(
+            state: ok ? "idle" : "failed", sha: nil, current: layout.currentSHA(), result: ok ? "ok" : reason)
     }
 
     public func reconcile() throws {
@@ -200,7 +201,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             pending.reason = live ? nil : "the agent stopped during the activation; it was rolled back"
         }
         if write(pending, until: ContinuousClock.now + waitStep) {
-            output.line("fleet    wrote the result \(pending.ok == true ? "ok" : "failed") of \(pending.sha.prefix(12)) that etcd had not received")
+            output.line(
+                "fleet    wrote the result \(pending.ok == true ? "ok" : "failed") of \(pending.sha.prefix(12)) that etcd had not received"
+            )
         }
     }
 

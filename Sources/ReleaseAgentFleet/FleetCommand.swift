@@ -83,7 +83,8 @@ struct FleetStatusCommand: ParsableCommand {
         }
         for kv in try connection.etcd.range(connection.keys.slots, prefix: true).kvs
         where !EtcdFleetGate.isAgentSlot(kv, prefix: connection.keys.slots) {
-            problems.append("\(kv.key.terminalSafe) is a slot this agent did not write; the hosts waiting for a slot hold")
+            problems.append(
+                "\(kv.key.terminalSafe) is a slot this agent did not write; the hosts waiting for a slot hold")
         }
         let failing = newest?.halted != nil || hosts.contains { $0.state == "failed" } || !problems.isEmpty
         if json {

@@ -13,17 +13,20 @@ extension FleetSettings {
             var info = stat()
             guard stat(passwordFile, &info) == 0, info.st_size <= 4096 else {
                 throw AgentError.usage(
-                    "fleet-password-file \(passwordFile) cannot be read or is over 4 KiB; write only the etcd user's password there")
+                    "fleet-password-file \(passwordFile) cannot be read or is over 4 KiB; write only the etcd user's password there"
+                )
             }
             guard let data = FileManager.default.contents(atPath: passwordFile) else {
                 throw AgentError.usage(
-                    "fleet-password-file \(passwordFile) cannot be read; make it readable by the agent's user (mode 0600)")
+                    "fleet-password-file \(passwordFile) cannot be read; make it readable by the agent's user (mode 0600)"
+                )
             }
             // The file's trailing newline (echo > file) is not part of the password.
             var password = String(decoding: data, as: UTF8.self)
             while password.last?.isNewline == true { password.removeLast() }
             guard !password.isEmpty else {
-                throw AgentError.usage("fleet-password-file \(passwordFile) is empty; write the etcd user's password there")
+                throw AgentError.usage(
+                    "fleet-password-file \(passwordFile) is empty; write the etcd user's password there")
             }
             options.password = password
         }

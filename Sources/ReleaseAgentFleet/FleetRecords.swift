@@ -61,7 +61,8 @@ struct FleetKeys {
 /// the key (a hold recorded as a fleet failure), never "no rollout" or "not paused".
 func unreadable(_ key: String, _ why: String) -> FleetFailure {
     FleetFailure(
-        "\(key.terminalSafe) holds \(why); fix it or delete it with etcdctl (release-agent fleet status shows the fleet)")
+        "\(key.terminalSafe) holds \(why); fix it or delete it with etcdctl (release-agent fleet status shows the fleet)"
+    )
 }
 
 extension EtcdClient {

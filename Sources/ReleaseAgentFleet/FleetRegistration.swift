@@ -41,9 +41,10 @@ struct FleetRegistration {
             }
             let old = try? JSONDecoder().decode(HostRecord.self, from: holder.value)
             guard let old, isOwnStale(old) else {
-                let where_ = old.map { " (pid \($0.pid.map(String.init) ?? "?") under \(($0.root ?? "?").terminalSafe))" } ?? ""
+                let holderText =
+                    old.map { " (pid \($0.pid.map(String.init) ?? "?") under \(($0.root ?? "?").terminalSafe))" } ?? ""
                 throw AgentError.usage(
-                    "host-id '\(fleet.hostID)' is registered by another live agent in fleet '\(fleet.name)' (\(key)\(where_)); give each host its own host-id"
+                    "host-id '\(fleet.hostID)' is registered by another live agent in fleet '\(fleet.name)' (\(key)\(holderText)); give each host its own host-id"
                 )
             }
             let taken = try etcd.txn(

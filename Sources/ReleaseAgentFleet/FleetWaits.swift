@@ -76,7 +76,8 @@ extension EtcdFleetGate {
             return granted
         }
         do {
-            try registration.put(registration.record(state: state, sha: sha, current: current, result: result), lease: lease)
+            try registration.put(
+                registration.record(state: state, sha: sha, current: current, result: result), lease: lease)
         } catch let error as EtcdError where error.kind == .leaseNotFound && !again {
             // The lease expired (etcd was out of reach longer than its TTL): a new one, once.
             // serve's shared lease is granted again by its session, not here.
@@ -195,7 +196,8 @@ extension EtcdFleetGate {
                 try step()
                 return (index, limit)
             }
-            FleetLocalState(.waitingSlot, sha: sha, detail: "\(index - limit + 1) ahead, \(limit) slot(s)").write(layout)
+            FleetLocalState(.waitingSlot, sha: sha, detail: "\(index - limit + 1) ahead, \(limit) slot(s)").write(
+                layout)
             let before = ordered[index - 1].key
             _ = try etcd.watch(before, prefix: false, fromRevision: slots.revision + 1, timeout: waitStep) { events in
                 events.contains { $0.kind == .delete }

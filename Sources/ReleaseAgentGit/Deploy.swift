@@ -179,7 +179,8 @@ public struct Deploy {
         switch checkFastForward(cache: cache, current: current, target: target, force: request.force) {
         case .fastForward: break
         case .nonFastForward: built.nonFastForward = true
-        case .refused(let reason): return .done(try refuse(built, "fetch", reason, fetchLine: printFetch ? fetchLine : nil))
+        case .refused(let reason):
+            return .done(try refuse(built, "fetch", reason, fetchLine: printFetch ? fetchLine : nil))
         }
         if let reason = freeSpaceShortage(for: target) {
             return .done(try refuse(built, "checkout", reason, fetchLine: printFetch ? fetchLine : nil))

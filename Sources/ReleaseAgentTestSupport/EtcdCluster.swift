@@ -56,7 +56,10 @@ public final class EtcdCluster: @unchecked Sendable {
             "--log-level", "warn",
         ]
             + (pki.map {
-                ["--cert-file", $0.serverCert, "--key-file", $0.serverKey, "--trusted-ca-file", $0.ca, "--client-cert-auth"]
+                [
+                    "--cert-file", $0.serverCert, "--key-file", $0.serverKey, "--trusted-ca-file", $0.ca,
+                    "--client-cert-auth",
+                ]
             } ?? [])
     }
 
@@ -84,17 +87,25 @@ public final class EtcdCluster: @unchecked Sendable {
             ["user", "add", "agent:\(Self.agentPassword)"],
             ["user", "add", "norole:\(Self.agentPassword)"],
             ["role", "add", "release-agent-\(fleet)"],
-            ["role", "grant-permission", "release-agent-\(fleet)", "--prefix=true", "readwrite", "/release-agent/\(fleet)/"],
+            [
+                "role", "grant-permission", "release-agent-\(fleet)", "--prefix=true", "readwrite",
+                "/release-agent/\(fleet)/",
+            ],
             ["user", "grant-role", "agent", "release-agent-\(fleet)"],
             ["user", "add", "reader:\(Self.agentPassword)"],
             ["role", "add", "release-agent-\(fleet)-read"],
-            ["role", "grant-permission", "release-agent-\(fleet)-read", "--prefix=true", "read", "/release-agent/\(fleet)/"],
+            [
+                "role", "grant-permission", "release-agent-\(fleet)-read", "--prefix=true", "read",
+                "/release-agent/\(fleet)/",
+            ],
             ["user", "grant-role", "reader", "release-agent-\(fleet)-read"],
             ["auth", "enable"],
         ]
         for step in steps {
             let result = try etcdctl(step)
-            guard result.status == 0 else { throw FixtureError("etcdctl \(step.joined(separator: " ")): \(result.stderr)") }
+            guard result.status == 0 else {
+                throw FixtureError("etcdctl \(step.joined(separator: " ")): \(result.stderr)")
+            }
         }
     }
 
@@ -104,11 +115,15 @@ public final class EtcdCluster: @unchecked Sendable {
             let names = lock.withLock { Set(running.keys) }
             return members.filter { names.contains($0.name) }.allSatisfy { member in
                 guard let pki else {
-                    return (try? TestHTTP.send("GET", member.clientURL + "/health", timeout: 2))?.body.contains("true") == true
+                    return (try? TestHTTP.send("GET", member.clientURL + "/health", timeout: 2))?.body.contains("true")
+                        == true
                 }
                 guard let binary = try? TestTools.require("curl", package: "curl") else { return false }
-                let curl = [binary, "-sS", "-m", "2", "--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey]
-                return (try? ShellCommand.run(curl + [member.clientURL + "/health"], timeout: 5))?.stdout.contains("true") == true
+                let curl = [
+                    binary, "-sS", "-m", "2", "--cacert", pki.ca, "--cert", pki.clientCert, "--key", pki.clientKey,
+                ]
+                return (try? ShellCommand.run(curl + [member.clientURL + "/health"], timeout: 5))?.stdout.contains(
+                    "true") == true
             }
         }
     }

@@ -35,7 +35,9 @@ public struct EtcdPKI: Sendable {
     private func openssl(_ arguments: [String]) throws {
         let binary = try TestTools.require("openssl", package: "openssl")
         let result = try ShellCommand.run([binary] + arguments, directory: dir)
-        guard result.status == 0 else { throw FixtureError("openssl \(arguments.first ?? "") failed: \(result.stderr)") }
+        guard result.status == 0 else {
+            throw FixtureError("openssl \(arguments.first ?? "") failed: \(result.stderr)")
+        }
     }
 
     private func ca(name: String, subject: String) throws {

@@ -4,9 +4,13 @@ import Testing
 
 /// SIGTERM and SIGINT to a `deploy` or `poll` (cron, a shell) in fleet mode while it waits:
 /// the wait ends and its place in line goes at once, not when its lease expires.
-@Suite("fleet: SIGTERM and SIGINT to a waiting deploy or poll", .serialized, .enabled(if: TestTools.runnable("etcd", "etcdctl")))
+@Suite(
+    "fleet: SIGTERM and SIGINT to a waiting deploy or poll", .serialized,
+    .enabled(if: TestTools.runnable("etcd", "etcdctl")))
 struct FleetCommandSignalTests {
-    @Test("a waiting deploy or poll given SIGTERM or SIGINT gives its place up at once and activates nothing; the holder goes on")
+    @Test(
+        "a waiting deploy or poll given SIGTERM or SIGINT gives its place up at once and activates nothing; the holder goes on"
+    )
     func signalsEndWaits() throws {
         let scratch = Scratch()
         let cluster = try EtcdCluster(dir: scratch.sub("etcd"))

@@ -8,7 +8,9 @@ import Testing
     "fleet on a production etcd: mutual TLS, users, the least-privilege role", .serialized,
     .enabled(if: TestTools.runnable("etcd", "etcdctl", "openssl", "curl")))
 struct FleetProductionTests {
-    @Test("agents deploy and serve through it; a wrong CA, no client certificate, a named one, a wrong password and a user without the role each exit 2 naming the fix, current untouched")
+    @Test(
+        "agents deploy and serve through it; a wrong CA, no client certificate, a named one, a wrong password and a user without the role each exit 2 naming the fix, current untouched"
+    )
     func productionCluster() throws {
         let scratch = Scratch()
         let pki = try EtcdPKI(dir: scratch.sub("pki"))
@@ -60,12 +62,18 @@ struct FleetProductionTests {
             ("wrong password", replacing("--fleet-password-file", with: wrongPassword), "fleet-password-file"),
             ("no role", replacing("--fleet-user", with: "norole"), "grant its role readwrite"),
             ("a read-only role", replacing("--fleet-user", with: "reader"), "grant its role readwrite"),
-            ("a certificate with a CN",
-                replacing("--fleet-cert-file", with: pki.namedClientCert).map { $0 == pki.clientKey ? pki.namedClientKey : $0 },
-                "Common Name"),
+            (
+                "a certificate with a CN",
+                replacing("--fleet-cert-file", with: pki.namedClientCert).map {
+                    $0 == pki.clientKey ? pki.namedClientKey : $0
+                },
+                "Common Name"
+            ),
         ]
         var noCertificate = replacing("--fleet-cert-file", with: nil)
-        if let index = noCertificate.firstIndex(of: "--fleet-key-file") { noCertificate.removeSubrange(index...(index + 1)) }
+        if let index = noCertificate.firstIndex(of: "--fleet-key-file") {
+            noCertificate.removeSubrange(index...(index + 1))
+        }
         cases.append(("no client certificate", noCertificate, "fleet-cert-file"))
         for (name, arguments, fix) in cases {
             let result = try hosts[0].agent.run("deploy", arguments)
@@ -76,7 +84,9 @@ struct FleetProductionTests {
             #expect(hosts[0].agent.currentSHA == a, "\(name)")
             let fleetStatus = try hosts[0].agent.run("fleet status", arguments)
             // fleet status only reads: a read-only role may run it.
-            #expect(fleetStatus.status == (name == "a read-only role" ? 0 : 2), "\(name) fleet status: \(fleetStatus.stderr)")
+            #expect(
+                fleetStatus.status == (name == "a read-only role" ? 0 : 2),
+                "\(name) fleet status: \(fleetStatus.stderr)")
         }
         #expect(!hosts[0].agent.releaseDirs().contains(b))
 

@@ -4,7 +4,9 @@ import Testing
 
 /// The fleet keeps its promises under ordinary faults (issue 22): waits obey halts, pauses,
 /// shutdowns and the operator; results are never lost; values from etcd fail closed.
-@Suite("fleet promises: waits, results, restarts, rollbacks", .serialized, .enabled(if: TestTools.runnable("etcd", "etcdctl")))
+@Suite(
+    "fleet promises: waits, results, restarts, rollbacks", .serialized,
+    .enabled(if: TestTools.runnable("etcd", "etcdctl")))
 struct FleetPromiseTests {
     private func logText(_ log: String) -> String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
 
@@ -106,7 +108,9 @@ struct FleetPromiseTests {
         // halted (fleet-max-failures 1) for the hosts that have still to take it.
         let after = try hosts[0].fleet("status")
         #expect(after.status == 0, "\(after.stdout)")
-        #expect(after.stdout.contains("rollout \(c.prefix(12)): 1 host(s) done, canaries 0/0 healthy, 0 failed"), "\(after.stdout)")
+        #expect(
+            after.stdout.contains("rollout \(c.prefix(12)): 1 host(s) done, canaries 0/0 healthy, 0 failed"),
+            "\(after.stdout)")
         #expect(!after.stdout.contains("HALTED"), "\(after.stdout)")
         // The operator's rollback is not a failure of c: nothing counted, nothing halted.
         let rollout = try etcdctl(cluster, ["get", "--print-value-only", "/release-agent/shop/rollouts/\(c)"])
@@ -175,7 +179,8 @@ struct FleetPromiseTests {
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         func serve(_ host: Host) throws -> ServeProcess {
-            try ServeProcess(agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+            try ServeProcess(
+                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
         }
         var serves = try hosts.map(serve)
         #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })

@@ -98,4 +98,3 @@ func peak(_ intervals: [(host: String, sha: String, start: Double, end: Double)]
     }
     return most
 }
-

@@ -54,7 +54,9 @@ struct InitTests {
         #expect(ssh.stdout.contains("ssh-keyscan -p 2222 git.example.invalid >>"), "\(ssh.stdout)")
     }
 
-    @Test("issue 23: settings from the environment are written; a bad --config creates nothing; tokens go to 0600 files, not inline")
+    @Test(
+        "issue 23: settings from the environment are written; a bad --config creates nothing; tokens go to 0600 files, not inline"
+    )
     func checksFirstAndKeepsSecrets() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))

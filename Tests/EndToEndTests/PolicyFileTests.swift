@@ -6,7 +6,9 @@ import Testing
 /// replacing it) is the machine's fault: refused and said, nothing quarantined, retried.
 @Suite("signature policy files that vanish under serve")
 struct PolicyFileTests {
-    @Test("allowed-signers missing: the good commit is refused naming the file, not quarantined, and deployed once the file is back")
+    @Test(
+        "allowed-signers missing: the good commit is refused naming the file, not quarantined, and deployed once the file is back"
+    )
     func allowedSignersMissing() throws {
         let scratch = Scratch()
         let (repo, _, allowed) = try SignatureTests.sshRepo(scratch)

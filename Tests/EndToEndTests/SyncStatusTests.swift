@@ -46,7 +46,9 @@ struct SyncStatusTests {
         #expect(status.contains("is not on main (a rollback or a force push"), "\(status)")
     }
 
-    @Test("issue 23: status --fetch counts the commits behind and their subjects (behind in --json); a deploy holding the lock is said")
+    @Test(
+        "issue 23: status --fetch counts the commits behind and their subjects (behind in --json); a deploy holding the lock is said"
+    )
     func fetchCounts() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))

@@ -35,7 +35,9 @@ struct EtcdClientProductionTests {
         }
     }
 
-    @Test("the agent's user works on the fleet's prefix over mutual TLS, watches too; the token survives a restart of every member")
+    @Test(
+        "the agent's user works on the fleet's prefix over mutual TLS, watches too; the token survives a restart of every member"
+    )
     func works() throws {
         let scratch = Scratch()
         let pki = try EtcdPKI(dir: scratch.sub("pki"))
@@ -63,7 +65,9 @@ struct EtcdClientProductionTests {
         #expect(try etcd.get("/release-agent/shop/a")?.text == "3")
     }
 
-    @Test("a wrong CA, no client certificate, a stranger's certificate, a named one, a wrong password, no user, no role: each refused with its cause")
+    @Test(
+        "a wrong CA, no client certificate, a stranger's certificate, a named one, a wrong password, no user, no role: each refused with its cause"
+    )
     func refusals() throws {
         let scratch = Scratch()
         let pki = try EtcdPKI(dir: scratch.sub("pki"))

@@ -36,7 +36,8 @@ struct SettingReader {
                 "\(name) (\(origin(name))) and \(fileName) (\(origin(fileName))) both give the token; keep one")
         }
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw AgentError.usage("\(fileName) \(file) (\(origin(fileName))) cannot be read; check the path and its mode")
+            throw AgentError.usage(
+                "\(fileName) \(file) (\(origin(fileName))) cannot be read; check the path and its mode")
         }
         var text = String(decoding: data, as: UTF8.self)
         while text.last?.isNewline == true { text.removeLast() }
