@@ -133,7 +133,7 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $size
 Depends: $depends, adduser
-Recommends: git, openssh-client
+Recommends: git, openssh-client, polkitd
 Suggests: gpgv, nginx | caddy
 Section: admin
 Priority: optional
@@ -156,6 +156,16 @@ if [ "$1" = configure ]; then
     mkdir -p /etc/release-agent
     if [ -d /run/systemd/system ]; then
         systemctl daemon-reload >/dev/null || true
+        # An upgrade ($2 is the old version): the running instances go on the new binary, as
+        # dh_installsystemd does. Safe because no app lives in the agent's unit: the sample
+        # hooks restart the app's own unit, or start it with systemd-run (README, "systemd").
+        # SIGTERM lets a running deploy reach its safe point first (shutdown-grace).
+        if [ -n "$2" ]; then
+            for unit in $(systemctl list-units --plain --no-legend --state=active 'release-agent@*.service' \
+                    | awk '{print $1}'); do
+                deb-systemd-invoke try-restart "$unit" >/dev/null || true
+            done
+        fi
     fi
 fi
 exit 0

@@ -72,7 +72,7 @@ public struct ServeCommand: AsyncParsableCommand {
         services += [
             .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
             .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
-            .init(service: HangupService(queue: queue)),
+            .init(service: HangupService(queue: queue, reread: settings.rereader)),
             .init(service: http),
         ]
         let group = ServiceGroup(

@@ -19,8 +19,12 @@ struct SettingsTableTests {
         ("pin", ["xyz"]), ("wait", ["forever"]), ("allow-unsigned", ["maybe"]), ("shutdown-grace", ["1e30s"]),
         ("health-token", [" "]), ("metrics-token", [""]), ("refuse-force-push", ["perhaps"]),
         ("min-free-space", ["99999999999T", "lots"]), ("log-format", ["xml"]), ("pid-file", [""]),
+        ("unit", ["a/b.service", "app@.service", "x.mount"]),
         ("known-hosts", [""]),
-        ("fleet-etcd", ["ftp://127.0.0.1:2379", "http://127.0.0.1:2379/v3", "http://127.0.0.1:99999", "http://127.0.0.1"]),
+        (
+            "fleet-etcd",
+            ["ftp://127.0.0.1:2379", "http://127.0.0.1:2379/v3", "http://127.0.0.1:99999", "http://127.0.0.1"]
+        ),
         ("fleet-max-parallel", ["0"]), ("fleet-canary", ["-1"]), ("fleet-lease-ttl", ["1s"]),
         ("fleet-offline", ["panic"]), ("host-id", ["a/b"]), ("fleet-auto-revert", ["maybe"]),
     ]

@@ -9,6 +9,9 @@ package struct InitCommand: ParsableCommand {
 
     @OptionGroup var settings: SettingsOptions
     @Flag(help: "Overwrite an existing config file.") var force = false
+    @Option(help: "With --unit: the user the agent runs as, whom the polkit rule lets restart the unit.")
+    var agentUser = "release-agent"
+    @Option(help: "With --unit: where the polkit rule is written.") var polkitDir = "/etc/polkit-1/rules.d"
 
     package init() {}
 
@@ -31,13 +34,15 @@ package struct InitCommand: ParsableCommand {
             flags: settings.flagValues, configFlag: nil, environment: ProcessInfo.processInfo.environment, cwd: cwd,
             readFile: false)
         let resolved = try Settings(raw: raw)
+        if resolved.unit != nil { try PolkitRule.checkUser(agentUser) }
         let repo = try resolved.requireRepo()
         let layout = resolved.layout
         var values = raw.mapValues(\.value)
         let secretFile = resolved.webhookSecretFile ?? layout.state + "/webhook-secret"
         let secretDirectory = (secretFile as NSString).deletingLastPathComponent
         if resolved.webhookSecretFile != nil && !FileSystem.isDirectory(secretDirectory) {
-            throw AgentError.usage("webhook-secret-file \(secretFile): \(secretDirectory) is not a directory; create it first")
+            throw AgentError.usage(
+                "webhook-secret-file \(secretFile): \(secretDirectory) is not a directory; create it first")
         }
         try layout.create()
         if !FileSystem.exists(secretFile) {
@@ -59,6 +64,9 @@ package struct InitCommand: ParsableCommand {
         values["webhook-secret-file"] = .scalar(secretFile)
         try FileSystem.writeAtomically(Data(Self.toml(values).utf8), to: target)
         print(nextSteps(resolved, config: target, secretFile: secretFile))
+        if let unit = resolved.unit {
+            print(PolkitRule(user: agentUser, unit: unit).install(in: polkitDir), terminator: "")
+        }
     }
 
     /// A secret in a file of its own, mode 0600 from its creation.

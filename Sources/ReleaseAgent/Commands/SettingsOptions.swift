@@ -40,6 +40,8 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Refuse to check out below this free space, e.g. 500M.") var minFreeSpace: String?
     @Option(help: "text or json.") var logFormat: String?
     @Option(help: "serve: PID file.") var pidFile: String?
+    @Option(help: "systemd: the app's unit the hooks restart (SYSTEMD_UNIT); init writes a polkit rule for it.")
+    var unit: String?
     @Option(help: "OpenSSH known_hosts for ssh remotes (default ~/.ssh/known_hosts).") var knownHosts: String?
     @Option(help: "off, ssh, gpg or any: deploy only commits signed by a trusted key.") var verifySignatures: String?
     @Option(help: "verify-signatures ssh: an allowed-signers file (git's gpg.ssh.allowedSignersFile).")
@@ -104,6 +106,12 @@ public struct SettingsOptions: ParsableArguments {
 
     /// Flags, then environment, then the config file; checked before anything touches the disk.
     public func resolve() throws -> Settings { try Self.resolve(flags: flagValues, configFlag: config) }
+
+    /// `resolve()` to call again later (serve's reload): the same flags, the sources read anew.
+    public var rereader: @Sendable () throws -> Settings {
+        let (flags, configFlag) = (flagValues, config)
+        return { try Self.resolve(flags: flags, configFlag: configFlag) }
+    }
 
     static func resolve(flags: [String: RawValue], configFlag: String?, readFile: Bool = true) throws -> Settings {
         let raw = try ConfigSources.merge(

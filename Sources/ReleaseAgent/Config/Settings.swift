@@ -48,6 +48,8 @@ public struct Settings: Sendable {
     public var minFreeSpace: UInt64?
     public var logFormat = LogFormat.text
     public var pidFile: String?
+    /// The app's systemd unit, full name (`demo-app.service`); hooks get it as `SYSTEMD_UNIT`.
+    public var unit: String?
     public var verifySignatures = SignaturePolicy.off
     public var allowedSigners: String?
     public var gpgKeyring: String?
@@ -175,6 +177,7 @@ public struct Settings: Sendable {
             logFormat = value
         }
         pidFile = try reader.path("pid-file")
+        unit = try reader.string("unit").map { try Self.systemdUnit($0, origin: reader.origin("unit")) }
         try readSignatureSettings(reader)
         try checkHealthTargets(reader)
         fleet = try FleetSettings.read(reader)
@@ -249,5 +252,23 @@ public struct Settings: Sendable {
             throw AgentError.usage("no repository: pass --repo URL, set RELEASE_AGENT_REPO, or repo in the config file")
         }
         return repo
+    }
+}
+
+extension Settings {
+    /// A service unit's full name: `demo-app` becomes `demo-app.service`; an instance of a
+    /// template (`app@5000.service`) is allowed, the template itself is not (nothing to restart).
+    static func systemdUnit(_ text: String, origin: String) throws -> String {
+        let name = text.contains(".") ? text : text + ".service"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-@\\")
+        let stem = name.hasSuffix(".service") ? String(name.dropLast(8)) : ""
+        guard !stem.isEmpty, name.count <= 255, name.allSatisfy(allowed.contains), !stem.hasSuffix("@"),
+            !stem.hasPrefix("@"), stem.filter({ $0 == "@" }).count <= 1
+        else {
+            throw AgentError.usage(
+                "unit '\(text)' (\(origin)) is not a systemd service name; write the app's unit like demo-app.service (a template's instance like app@blue.service)"
+            )
+        }
+        return name
     }
 }

@@ -253,6 +253,15 @@ package struct Activation {
     }
 
     func markFailed(_ sha: String, stage: String, reason: String) {
+        // An operator's rollback goes to a release that served before: a hook that fails on
+        // the way (a unit it may not restart, a setting missing) is the system's fault, not the
+        // release's, and must not make it ineligible for the next rollback. A failed health
+        // check still marks it: then the release itself does not serve.
+        if kind == .rollback, stage == "activate" || stage == "start" {
+            operation.output.line(
+                "rollback releases/\(sha) stays ready: the \(stage) hook failed, which is not the release's fault")
+            return
+        }
         _ = try? operation.records.move(sha, to: .failed) { record in
             record.failure = "\(stage): \(reason)"
             record.quarantine = "\(stage) failed"

@@ -11,12 +11,22 @@ package struct StepRunner {
         self.sha = sha
     }
 
+    /// Variables systemd hands the agent's own process: a child that inherits them could speak
+    /// for the agent (`NOTIFY_SOCKET`: READY, STOPPING, a new MAINPID) or take its sockets.
+    static let serviceManagerVariables: Set<String> = [
+        "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
+        "MAINPID", "MANAGERPID", "SYSTEMD_EXEC_PID", "TRIGGER_UNIT", "TRIGGER_PATH", "MONITOR_SERVICE_RESULT",
+    ]
+
     /// The SPEC's environment for builds and hooks, over the agent's own less every
-    /// `RELEASE_AGENT_*` variable: settings and tokens (metrics, health) stay with the agent.
+    /// `RELEASE_AGENT_*` variable (settings and tokens stay with the agent) and less what
+    /// systemd gave the agent's own process (`serviceManagerVariables`).
     package static func environment(
         event: String, sha: String, layout: Layout, branch: String, previous: String?, extra: [String: String] = [:]
     ) -> [String: String] {
-        var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
+        var env = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("RELEASE_AGENT_") && !serviceManagerVariables.contains($0.key)
+        }
         env["RELEASE_AGENT_EVENT"] = event
         env["RELEASE_SHA"] = sha
         env["RELEASE_DIR"] = layout.release(sha)

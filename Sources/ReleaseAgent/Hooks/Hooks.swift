@@ -35,9 +35,11 @@ package struct Hooks {
     ) throws -> ProcessOutcome? {
         guard let path = path(for: event) else { return nil }
         let start = ContinuousClock.now
-        let env = StepRunner.environment(
+        var env = StepRunner.environment(
             event: event.rawValue, sha: sha, layout: operation.layout, branch: operation.settings.branch,
             previous: previous, extra: extra)
+        // The setting wins over a SYSTEMD_UNIT the agent inherited (the unit's old drop-in form).
+        if let unit = operation.settings.unit { env["SYSTEMD_UNIT"] = unit }
         let quoted = "'" + path.replacingOccurrences(of: "'", with: "'\\''") + "'"
         let outcome = try StepRunner(operation: operation, sha: sha).run(
             stage: event.rawValue, command: "exec \(quoted)", timeout: operation.settings.hookTimeout, environment: env,

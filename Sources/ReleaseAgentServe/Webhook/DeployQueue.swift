@@ -20,7 +20,7 @@ public actor DeployQueue {
         public var runs: Int
     }
 
-    let settings: Settings
+    private(set) var settings: Settings
     let output: Output
     let logger: Logger
     private let triggers: AsyncStream<String>
@@ -43,6 +43,40 @@ public actor DeployQueue {
         State(
             ready: ready, deploying: running, current: settings.layout.currentSHA(), lastResult: lastResult,
             lastSHA: lastSHA, runs: runs)
+    }
+
+    /// SIGHUP: the deploy settings `read` again replace the running ones for the next deploy;
+    /// those fixed at start stay and are named (ConfigReload).
+    func reload(_ read: Settings) {
+        let fixed = ConfigReload.needingRestart(running: settings, read: read)
+        var next = read
+        if !fixed.isEmpty {
+            // Keep what serve bound or opened: the rest of the new settings still applies.
+            for name in fixed { Self.keep(name, from: settings, into: &next) }
+            output.line(
+                "serve    reload: \(fixed.joined(separator: ", ")) changed and take effect at the next restart (systemctl restart)"
+            )
+        }
+        settings = next
+        output.line("serve    reload: settings read again; the next deploy uses them")
+    }
+
+    private static func keep(_ name: String, from running: Settings, into next: inout Settings) {
+        switch name {
+        case "root": next.root = running.root
+        case "listen": next.listen = running.listen
+        case "webhook-secret-file": next.webhookSecretFile = running.webhookSecretFile
+        case "allow-unsigned": next.allowUnsigned = running.allowUnsigned
+        case "health-token": next.healthToken = running.healthToken
+        case "metrics-token": next.metricsToken = running.metricsToken
+        case "poll-interval": next.pollInterval = running.pollInterval
+        case "pid-file": next.pidFile = running.pidFile
+        case "log-format": next.logFormat = running.logFormat
+        case "shutdown-grace": next.shutdownGrace = running.shutdownGrace
+        case "fleet": next.fleet = running.fleet
+        case "branch": next.branch = running.branch
+        default: next.repo = running.repo
+        }
     }
 
     /// Reads the deploy root once, so /healthz can answer.
@@ -171,13 +205,24 @@ struct DeployQueueService: Service {
     }
 }
 
-/// SIGHUP (and `resume` naming this serve's pid-file): a poll at once.
+/// SIGHUP (`systemctl reload`, and `resume` naming this serve's pid-file): the settings read
+/// again (ConfigReload), then a poll at once.
 struct HangupService: Service {
     let queue: DeployQueue
+    /// Reads and checks the settings from their sources, as at start.
+    let reread: @Sendable () throws -> Settings
 
     func run() async throws {
         let hangups = await UnixSignalsSequence(trapping: .sighup)
-        for await _ in hangups.cancelOnGracefulShutdown() { await queue.trigger("sighup") }
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            do {
+                await queue.reload(try reread())
+            } catch {
+                let message = (error as? AgentError)?.message ?? "\(error)"
+                queue.output.line("serve    reload refused: \(message); the running settings stay")
+            }
+            await queue.trigger("sighup")
+        }
     }
 }
 
