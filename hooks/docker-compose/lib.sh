@@ -13,6 +13,10 @@ die() {
   exit 1
 }
 
+case ${RELEASE_PORT:-} in
+  '' | *[!0-9]*) die "RELEASE_PORT is not set: these hooks are for strategy = blue-green, with two slots" ;;
+esac
+
 # compose v2 refuses a project name outside [a-z0-9][a-z0-9_-]*, and v1 silently drops the
 # other characters ("my app" becomes "myapp"), so the stop hook could miss what start made:
 # refuse such a name here instead.
