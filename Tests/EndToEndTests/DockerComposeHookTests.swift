@@ -54,6 +54,20 @@ struct DockerComposeHookTests {
         #expect(hook.dockerCalls().isEmpty, "\(hook.dockerCalls())")
     }
 
+    @Test("start refuses a slot port that something else listens on: it would answer the health check")
+    func portInUse() throws {
+        let hook = HookRun()
+        try "services: {}\n".write(toFile: hook.release + "/compose.yaml", atomically: true, encoding: .utf8)
+        let squatter = try TCPListener()
+        let result = try hook.run("start", ["RELEASE_PORT": String(squatter.port)])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.hasPrefix(
+                "docker-compose/start: port \(squatter.port) is in use, not by project app-\(squatter.port)"),
+            "\(result.stderr)")
+        #expect(!hook.dockerCalls().contains { $0.contains(" up ") }, "\(hook.dockerCalls())")
+    }
+
     @Test("start and stop say in one line that no engine answers")
     func engineDown() throws {
         let hook = HookRun()
