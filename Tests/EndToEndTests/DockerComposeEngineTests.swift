@@ -12,7 +12,7 @@ import Testing
         "needs a Docker engine (docker.io), docker-compose and nginx"))
 struct DockerComposeEngineTests {
     @Test(
-        "6 compose deploys and a refused candidate (3 of them through the `docker compose` form) under a client loop through nginx: 0 failed, the old colour's container gone after each switch"
+        "6 compose deploys, a refused candidate (3 of them through the `docker compose` form) and a rollback under a client loop through nginx: 0 failed, the old colour's container gone after each switch"
     )
     func blueGreenThroughNginx() throws {
         let seed = try ComposeSeed()
@@ -43,6 +43,7 @@ struct DockerComposeEngineTests {
             if n == 1 { #expect(try DockerEngine.containers(project: legacy).isEmpty, "\(legacy) runs on") }
             if n == 3 { try refuseSickCandidate(seed, live: live, good: sha) }
         }
+        try rollBack(seed, from: live)
         let report = try loop.finish()
         let calls = seed.shimCalls()
         #expect(calls.filter { $0.hasSuffix("up --detach --remove-orphans") }.count == 3, "\(calls)")
@@ -50,10 +51,19 @@ struct DockerComposeEngineTests {
         let mean = timings.reduce(0, +) / Double(timings.count)
         print(
             "compose blue-green (real engine): \(report.total) requests through nginx, \(report.failed) failed; "
-                + "5 deploys under load + 1 refused; one deploy "
+                + "5 deploys and a rollback under load + 1 refused; one deploy "
                 + String(format: "%.1f s mean (min %.1f, max %.1f)", mean, timings.min() ?? 0, timings.max() ?? 0))
         #expect(report.total > 100, "the client loop barely ran")
         #expect(report.failed == 0, "failed requests: \(report.firstErrors)")
+    }
+
+    /// `rollback` goes the same way: the previous release started on the idle slot, the proxy
+    /// moved, the slot that was live taken down.
+    private func rollBack(_ seed: ComposeSeed, from live: Int) throws {
+        let previous = try seed.repo.git("rev-parse", "HEAD~1").trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try seed.agent.run("rollback", seed.settings, timeout: 180)
+        let idle = live == seed.slots.0 ? seed.slots.1 : seed.slots.0
+        try seed.expectSwitched(result, to: previous, live: idle, old: live)
     }
 
     /// A candidate that never becomes healthy: refused, its container gone, current and the live

@@ -31,7 +31,7 @@ struct DockerComposeHookTests {
     }
 
     @Test(
-        "start refuses a project name compose would change, and a release without a compose file, before any docker call"
+        "start refuses a project name compose would change, a release without a compose file, a COMPOSE_BIN that is not there, before any docker call"
     )
     func startRefusals() throws {
         let hook = HookRun()
@@ -51,6 +51,12 @@ struct DockerComposeHookTests {
         #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
         result = try hook.run("start", ["COMPOSE_FILE_NAME": "deploy/compose.yaml"])
         #expect(result.stderr.contains("(looked for deploy/compose.yaml; set COMPOSE_FILE_NAME)"), "\(result.stderr)")
+        try "services: {}\n".write(toFile: hook.release + "/compose.yaml", atomically: true, encoding: .utf8)
+        result = try hook.run("start", ["COMPOSE_BIN": "podman-compose --podman-path x"])
+        #expect(
+            result.stderr
+                == "docker-compose/start: COMPOSE_BIN='podman-compose --podman-path x': podman-compose is not a command here\n"
+        )
         #expect(hook.dockerCalls().isEmpty, "\(hook.dockerCalls())")
     }
 

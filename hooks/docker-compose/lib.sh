@@ -38,6 +38,7 @@ project() { printf '%s-%s\n' "$base" "$1"; }
 find_compose() {
   if [ -n "${COMPOSE_BIN:-}" ]; then
     compose=$COMPOSE_BIN
+    command -v "${compose%% *}" >/dev/null 2>&1 || die "COMPOSE_BIN='$COMPOSE_BIN': ${compose%% *} is not a command here"
   elif docker compose version >/dev/null 2>&1; then
     compose="docker compose"
   elif command -v docker-compose >/dev/null 2>&1; then
