@@ -2,39 +2,10 @@ import Foundation
 import ReleaseAgentTestSupport
 import Testing
 
-/// A `docker` stand-in (no Docker engine on these machines): records each call with $PORT,
-/// and plays the engine's part for `compose up` (starts the release's app on $PORT) and
-/// `compose down` (stops it), so the health checks and the switch are real.
-private let dockerStandIn = """
-    #!/bin/sh
-    set -eu
-    echo "PORT=${PORT:-} $*" >> "$DOCKER_LOG"
-    [ "$1" = compose ] || exit 1
-    shift
-    project=""; dir=""; action=""
-    while [ $# -gt 0 ]; do
-      case "$1" in
-        --project-name) project=$2; shift 2 ;;
-        --project-directory) dir=$2; shift 2 ;;
-        --file) [ -f "$2" ] || { echo "no compose file $2" >&2; exit 1; }; shift 2 ;;
-        up|down) action=$1; shift ;;
-        *) shift ;;
-      esac
-    done
-    pidfile="$DOCKER_STATE/$project.pid"
-    if [ -f "$pidfile" ]; then
-      kill "$(cat "$pidfile")" 2>/dev/null || true
-      rm -f "$pidfile"
-      sleep 0.2
-    fi
-    if [ "$action" = up ]; then
-      PORT=$PORT nohup python3 "$dir/app.py" > /dev/null 2>&1 < /dev/null &
-      echo $! > "$pidfile"
-    fi
-
-    """
-
-@Suite("seed: docker compose blue/green hooks (Traefik file provider), shellcheck on every hook", .serialized)
+/// The docker-compose hooks' own checks and their proxy choice, no Docker engine needed (the
+/// deploys themselves run against a real engine in DockerComposeEngineTests), and shellcheck
+/// on every sample hook.
+@Suite("seed: docker compose hooks: refusals, the proxy route (traefik, nginx, caddy), shellcheck", .serialized)
 struct DockerComposeHookTests {
     @Test("every sample hook is shellcheck-clean", .enabled(if: TestTools.runnable("shellcheck")))
     func shellcheck() throws {
@@ -45,95 +16,213 @@ struct DockerComposeHookTests {
                 let path = packageRoot + "/" + dir + "/" + name
                 let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
                 let shebang = text.split(separator: "\n", maxSplits: 1).first ?? ""
-                if ["#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env sh", "#!/usr/bin/env bash"].contains(shebang) {
+                if ["#!/bin/sh", "#!/bin/bash", "#!/usr/bin/env sh", "#!/usr/bin/env bash"].contains(shebang)
+                    || shebang.hasPrefix("# shellcheck shell=")
+                {
                     scripts.append(path)
                 }
             }
         }
         scripts.append(packageRoot + "/releases.example/demo.sh")
-        #expect(scripts.count >= 14, "found only \(scripts)")
+        #expect(scripts.count >= 15, "found only \(scripts)")
+        #expect(scripts.contains(packageRoot + "/hooks/docker-compose/lib.sh"))
         let result = try ShellCommand.run([binary] + scripts)
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
     }
 
     @Test(
-        "blue, green, blue: compose up on the slot's port, Traefik switched, the old colour down; a sick candidate only stopped"
+        "start refuses a project name compose would change, a release without a compose file, a COMPOSE_BIN that is not there, before any docker call"
     )
-    func blueGreen() throws {
-        let scratch = Scratch()
-        let repo = try GitFixture(at: scratch.sub("repo"))
-        var agent = try Agent(root: scratch.sub("root"), repo: repo.path)
-        let bin = scratch.sub("bin")
-        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: scratch.sub("docker"), withIntermediateDirectories: true)
-        try dockerStandIn.write(toFile: bin + "/docker", atomically: true, encoding: .utf8)
-        chmod(bin + "/docker", 0o755)
-        defer {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: scratch.sub("docker"))) ?? [] {
-                if let text = try? String(contentsOfFile: scratch.sub("docker/" + name), encoding: .utf8),
-                    let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-                {
-                    kill(pid, SIGKILL)
-                }
-            }
-        }
-        let blue = freePort()
-        let green = freePort()
-        let log = scratch.sub("docker.log")
-        let traefik = scratch.sub("traefik.yml")
-        agent.environment["PATH"] = bin + ":" + (agent.environment["PATH"] ?? "/usr/bin:/bin")
-        agent.environment["DOCKER_LOG"] = log
-        agent.environment["DOCKER_STATE"] = scratch.sub("docker")
-        agent.environment["BLUE_PORT"] = String(blue)
-        agent.environment["COMPOSE_PROJECT"] = "shop"
-        agent.environment["TRAEFIK_DYNAMIC_FILE"] = traefik
-        let arguments = [
-            "--strategy", "blue-green", "--slots", "\(blue),\(green)",
-            "--hooks-dir", packageRoot + "/hooks/docker-compose",
-            "--health-url", "http://127.0.0.1:{port}/health", "--health-timeout", "10s",
-        ]
-        let compose = "services:\n  web:\n    build: .\n    ports: [\"127.0.0.1:${PORT}:8080\"]\n"
-        func calls() -> [String] {
-            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        }
-        func routed() -> String { (try? String(contentsOfFile: traefik, encoding: .utf8)) ?? "" }
-
-        let a = try repo.commit("a", files: ["app.py": DemoService.app, "compose.yaml": compose])
-        var result = try agent.run("deploy", arguments)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(calls().count == 1)
-        #expect(calls().first?.hasPrefix("PORT=\(blue) compose --project-name shop-blue --project-directory ") == true)
-        #expect(calls().first?.hasSuffix("/compose.yaml up --detach --remove-orphans") == true, "\(calls())")
-        #expect(routed().contains("url: \"http://127.0.0.1:\(blue)\""), "\(routed())")
-        #expect(DemoService.get(port: blue)?.body == "ok \(a)")
-
-        let b = try repo.commit("b")
-        result = try agent.run("deploy", arguments)
-        #expect(result.status == 0, "\(result.stderr)")
-        #expect(calls().count == 3, "\(calls())")
-        #expect(calls()[1].hasPrefix("PORT=\(green) compose --project-name shop-green "))
-        #expect(calls()[2].hasSuffix("compose --project-name shop-blue down --remove-orphans"), "\(calls())")
-        #expect(routed().contains("url: \"http://127.0.0.1:\(green)\""))
-        #expect(routed().contains("rule: \"PathPrefix(`/`)\""))
-        #expect(DemoService.get(port: green)?.body == "ok \(b)")
-        #expect(eventually(timeout: 10) { !portAcceptsConnections(blue) }, "the old colour still runs")
-
-        // A candidate that fails its check never gets Traefik: it is taken down, green stays.
-        try repo.commit("sick", files: ["UNHEALTHY": "1"])
-        result = try agent.run("deploy", arguments)
+    func startRefusals() throws {
+        let hook = HookRun()
+        var result = try hook.run("start", ["COMPOSE_PROJECT": "my app"])
         #expect(result.status == 1)
-        #expect(calls().count == 5, "\(calls())")
-        #expect(calls()[3].hasPrefix("PORT=\(blue) compose --project-name shop-blue "))
-        #expect(calls()[4].hasSuffix("compose --project-name shop-blue down --remove-orphans"))
-        #expect(routed().contains("url: \"http://127.0.0.1:\(green)\""))
-        #expect(agent.currentSHA == b)
+        #expect(
+            result.stderr
+                == "docker-compose/start: COMPOSE_PROJECT='my app' is not a compose project name: use lower-case letters, digits, '-' and '_', starting with a letter or digit\n"
+        )
+        result = try hook.run("start", ["COMPOSE_PROJECT": "Shop"])
+        #expect(result.status == 1 && result.stderr.contains("COMPOSE_PROJECT='Shop'"), "\(result.stderr)")
+        result = try hook.run("start", [:])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.hasPrefix("docker-compose/start: no compose file in \(hook.release) (looked for compose.yaml")
+        )
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        result = try hook.run("start", ["COMPOSE_FILE_NAME": "deploy/compose.yaml"])
+        #expect(result.stderr.contains("(looked for deploy/compose.yaml; set COMPOSE_FILE_NAME)"), "\(result.stderr)")
+        try "services: {}\n".write(toFile: hook.release + "/compose.yaml", atomically: true, encoding: .utf8)
+        result = try hook.run("start", ["COMPOSE_BIN": "podman-compose --podman-path x"])
+        #expect(
+            result.stderr
+                == "docker-compose/start: COMPOSE_BIN='podman-compose --podman-path x': podman-compose is not a command here\n"
+        )
+        #expect(hook.dockerCalls().isEmpty, "\(hook.dockerCalls())")
+    }
 
-        let c = try repo.commit("c", remove: ["UNHEALTHY"])
-        result = try agent.run("deploy", arguments)
+    @Test("start refuses a slot port that something else listens on: it would answer the health check")
+    func portInUse() throws {
+        let hook = HookRun()
+        try "services: {}\n".write(toFile: hook.release + "/compose.yaml", atomically: true, encoding: .utf8)
+        let squatter = try TCPListener()
+        let result = try hook.run("start", ["RELEASE_PORT": String(squatter.port)])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.hasPrefix(
+                "docker-compose/start: port \(squatter.port) is in use, not by project app-\(squatter.port)"),
+            "\(result.stderr)")
+        #expect(!hook.dockerCalls().contains { $0.contains(" up ") }, "\(hook.dockerCalls())")
+    }
+
+    @Test("start and stop say in one line that no engine answers")
+    func engineDown() throws {
+        let hook = HookRun()
+        try "services: {}\n".write(toFile: hook.release + "/compose.yaml", atomically: true, encoding: .utf8)
+        for event in ["start", "stop"] {
+            let result = try hook.run(event, ["DOCKER_STANDIN_DOWN": "1"])
+            #expect(result.status == 1)
+            #expect(
+                result.stderr.hasPrefix("docker-compose/\(event): the Docker engine does not answer (Cannot connect"),
+                "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+        #expect(!hook.dockerCalls().contains { $0.contains(" up ") || $0.hasPrefix("rm") })
+    }
+
+    @Test(
+        "activate: Traefik's file route by default; PROXY=nginx runs the nginx hook beside it, also through a symlink")
+    func activateRoutes() throws {
+        let hook = HookRun()
+        var result = try hook.run("activate", ["COMPOSE_PROJECT": "shop"])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(calls()[5].hasPrefix("PORT=\(blue) compose --project-name shop-blue "))
-        #expect(calls()[6].hasSuffix("compose --project-name shop-green down --remove-orphans"))
-        #expect(routed().contains("url: \"http://127.0.0.1:\(blue)\""))
-        #expect(DemoService.get(port: blue)?.body == "ok \(c)")
+        let route = (try? String(contentsOfFile: hook.scratch.sub("traefik.yml"), encoding: .utf8)) ?? ""
+        #expect(route.contains("url: \"http://127.0.0.1:\(hook.port)\""), "\(route)")
+        #expect(route.contains("rule: \"PathPrefix(`/`)\"") && route.contains("    shop:\n"), "\(route)")
+
+        // The operator links the packaged hook into ROOT/hooks: the nginx hook is found beside the original.
+        let linked = hook.scratch.sub("linked")
+        try FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: linked + "/activate", withDestinationPath: packageRoot + "/hooks/docker-compose/activate")
+        let upstream = hook.scratch.sub("upstream.conf")
+        result = try hook.run(
+            linked + "/activate", ["PROXY": "nginx", "NGINX_BIN": "/bin/true", "NGINX_UPSTREAM_FILE": upstream])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = (try? String(contentsOfFile: upstream, encoding: .utf8)) ?? ""
+        #expect(text.contains("server 127.0.0.1:\(hook.port);"), "\(text)")
+    }
+
+    @Test(
+        "activate: one line for a PROXY it does not know, a strategy without slots, a hook copied without the nginx one"
+    )
+    func activateRefusals() throws {
+        let hook = HookRun()
+        var result = try hook.run("activate", ["PROXY": "haproxy"])
+        #expect(result.status == 1)
+        #expect(result.stderr == "docker-compose/activate: PROXY='haproxy' is not traefik, nginx or caddy\n")
+        result = try hook.run("activate", ["RELEASE_PORT": ""])
+        #expect(
+            result.stderr
+                == "docker-compose/activate: RELEASE_PORT is not set: these hooks are for strategy = blue-green, with two slots\n"
+        )
+        let copied = hook.scratch.sub("copied")
+        try FileManager.default.createDirectory(atPath: copied, withIntermediateDirectories: true)
+        for name in ["activate", "lib.sh"] {
+            try FileManager.default.copyItem(
+                atPath: packageRoot + "/hooks/docker-compose/" + name, toPath: copied + "/" + name)
+        }
+        result = try hook.run(copied + "/activate", ["PROXY": "nginx"])
+        #expect(result.status == 1)
+        #expect(
+            result.stderr.hasPrefix(
+                "docker-compose/activate: PROXY=nginx runs \(copied)/../nginx-blue-green/activate, which is not there"))
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        try FileManager.default.removeItem(atPath: copied + "/lib.sh")
+        result = try hook.run(copied + "/activate", [:])
+        #expect(result.status == 1 && result.stderr.contains("lib.sh is missing"), "\(result.stderr)")
+    }
+}
+
+extension DockerComposeHookTests {
+    @Test(
+        "activate: PROXY=caddy moves a real Caddy's upstream through its admin API",
+        .enabled(if: TestTools.runnable("caddy")))
+    func activateCaddy() throws {
+        let caddy = try TestTools.require("caddy", package: "caddy")
+        let hook = HookRun()
+        let (front, admin, other) = (freePort(), freePort(), freePort())
+        var apps: [TestServer] = []
+        for (port, name) in [(other, "old"), (hook.port, "new")] {
+            let dir = hook.scratch.sub(name)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            try DemoService.app.write(toFile: dir + "/app.py", atomically: true, encoding: .utf8)
+            try "\(name)\n".write(toFile: dir + "/REVISION", atomically: true, encoding: .utf8)
+            apps.append(
+                try TestServer(
+                    ["python3", dir + "/app.py"], port: port, log: dir + "/log",
+                    environment: ["PORT": String(port), "PATH": "/usr/bin:/bin"]))
+        }
+        let config = """
+            {"admin": {"listen": "127.0.0.1:\(admin)"},
+             "apps": {"http": {"servers": {"front": {"listen": ["127.0.0.1:\(front)"], "routes": [{"handle": [
+               {"handler": "reverse_proxy", "@id": "release-agent-upstream", "upstreams": [{"dial": "127.0.0.1:\(other)"}]}
+             ]}]}}}}}
+            """
+        try config.write(toFile: hook.scratch.sub("caddy.json"), atomically: true, encoding: .utf8)
+        let server = try TestServer(
+            [caddy, "run", "--config", hook.scratch.sub("caddy.json")], port: front, log: hook.scratch.sub("caddy.log"),
+            environment: [
+                "HOME": hook.scratch.sub("home"), "XDG_DATA_HOME": hook.scratch.sub("data"),
+                "XDG_CONFIG_HOME": hook.scratch.sub("config"), "PATH": "/usr/bin:/bin",
+            ])
+        defer { server.stop() }
+        #expect(DemoService.get(port: front)?.body == "ok old")
+        let result = try hook.run("activate", ["PROXY": "caddy", "CADDY_ADMIN": "http://127.0.0.1:\(admin)"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(DemoService.get(port: front)?.body == "ok new")
+        _ = apps
+    }
+}
+
+/// One hook run outside the agent, with the environment the agent gives it, and a `docker`
+/// stand-in on PATH that records its calls (and answers like a stopped engine when asked to).
+struct HookRun {
+    let scratch = Scratch()
+    let port = freePort()
+    var release: String { scratch.sub("releases/" + String(repeating: "a", count: 40)) }
+
+    static let docker = """
+        #!/bin/sh
+        echo "$*" >> "$DOCKER_LOG"
+        if [ -n "${DOCKER_STANDIN_DOWN:-}" ] && [ "$1" != compose ]; then
+          echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+          exit 1
+        fi
+        exit 0
+
+        """
+
+    init() {
+        try? FileManager.default.createDirectory(atPath: scratch.sub("bin"), withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: release, withIntermediateDirectories: true)
+        try? HookRun.docker.write(toFile: scratch.sub("bin/docker"), atomically: true, encoding: .utf8)
+        chmod(scratch.sub("bin/docker"), 0o755)
+    }
+
+    /// Runs `hook` (an event name in hooks/docker-compose, or a path) as the agent would.
+    func run(_ hook: String, _ extra: [String: String]) throws -> CommandResult {
+        let path = hook.hasPrefix("/") ? hook : packageRoot + "/hooks/docker-compose/" + hook
+        var environment = [
+            "PATH": scratch.sub("bin") + ":/usr/bin:/bin", "DOCKER_LOG": scratch.sub("docker.log"),
+            "RELEASE_DIR": release, "DEPLOY_ROOT": scratch.path, "RELEASE_PORT": String(port),
+            "STOP_PORT": String(port), "STOP_DIR": release, "TRAEFIK_DYNAMIC_FILE": scratch.sub("traefik.yml"),
+        ]
+        environment.merge(extra) { $1 }
+        return try ShellCommand.run([path], environment: environment, directory: release, timeout: 60)
+    }
+
+    func dockerCalls() -> [String] {
+        ((try? String(contentsOfFile: scratch.sub("docker.log"), encoding: .utf8)) ?? "").split(separator: "\n")
+            .map(String.init)
     }
 }
