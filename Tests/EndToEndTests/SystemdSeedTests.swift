@@ -212,4 +212,49 @@ struct SystemdSeedTests {
     static func journal(_ box: SystemdContainer) -> String {
         (try? box.run(["journalctl", "--no-pager", "-o", "cat", "-u", "release-agent@demo"]).stdout) ?? ""
     }
+
+    @Test("under systemd the sample hooks start the app in a unit of its own: it outlives the agent's unit")
+    func appsOutsideTheAgentsUnit() throws {
+        let scratch = Scratch("systemd")
+        let deb = try #require(debPath, "no .deb in .build-deb/: run packaging/deb.sh first")
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let sha = try repo.commit("v1", files: ["app.py": DemoService.app])
+        let box = try SystemdContainer(
+            tree: try DebianTree.ensure(),
+            binds: [
+                .init(host: (deb as NSString).deletingLastPathComponent, inside: "/srv/debs"),
+                .init(host: repo.path, inside: "/srv/repo"),
+            ],
+            log: scratch.sub("container.log"))
+        try box.shell("dpkg -i /srv/debs/\((deb as NSString).lastPathComponent)", timeout: 300)
+        // The agent runs in a unit that ends with the deploy: whatever is left in its cgroup dies.
+        let port = freePort()
+        let once = try box.run([
+            "systemd-run", "--wait", "--quiet", "--unit=agent-once", "-E", "DEMO_PORT=\(port)",
+            "/usr/bin/release-agent", "deploy", "--root", "/srv/demo", "--repo", "/srv/repo",
+            "--hooks-dir", "/usr/share/release-agent/demo/hooks", "--health-url", "http://127.0.0.1:\(port)/health",
+        ])
+        let onceLog = (try? box.shell("journalctl -u agent-once -o cat")) ?? ""
+        #expect(once.status == 0, "\(once.stdout)\(once.stderr)\(onceLog)")
+        #expect(DemoService.get(port: port)?.body == "ok \(sha)", "the demo app died with the agent's unit")
+        let pid = try box.shell("cat /srv/demo/run/demo.pid").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try box.shell("cat /proc/\(pid)/cgroup").contains("release-agent-demo-\(port).service"))
+
+        // nginx-blue-green's start, the same: the candidate runs in release-agent-app-<port>.
+        let (blue, green) = (freePort(), freePort())
+        try box.shell(
+            "mkdir -p /srv/bg && cp /usr/share/release-agent/hooks/nginx-blue-green/start "
+                + "/usr/share/release-agent/hooks/nginx-blue-green/stop /srv/bg/")
+        let blueGreen = try box.run([
+            "systemd-run", "--wait", "--quiet", "--unit=agent-bg", "-E", "APP_START=python3 app.py",
+            "/usr/bin/release-agent", "deploy", "--root", "/srv/bg-root", "--repo", "/srv/repo",
+            "--strategy", "blue-green", "--slots", "\(blue),\(green)", "--hooks-dir", "/srv/bg",
+            "--health-url", "http://127.0.0.1:{port}/health",
+        ])
+        let blueGreenLog = (try? box.shell("journalctl -u agent-bg -o cat")) ?? ""
+        #expect(blueGreen.status == 0, "\(blueGreenLog)")
+        #expect(DemoService.get(port: blue)?.body == "ok \(sha)", "the candidate died with the agent's unit")
+        let app = try box.shell("cat /srv/bg-root/run/app-\(blue).pid").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try box.shell("cat /proc/\(app)/cgroup").contains("release-agent-app-\(blue).service"))
+    }
 }
