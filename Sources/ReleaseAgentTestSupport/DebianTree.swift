@@ -13,7 +13,9 @@ public enum DebianTree {
         "systemd", "systemd-sysv", "dbus", "libpam-systemd", "polkitd", "libgit2-1.5", "adduser", "python3", "curl",
         "ca-certificates", "procps",
     ]
-    public static let cacheRoot = "/var/cache/release-agent-tests"
+    /// `RA_TEST_CACHE` moves it (to try a cold run on a machine that has the cache).
+    public static let cacheRoot =
+        ProcessInfo.processInfo.environment["RA_TEST_CACHE"] ?? "/var/cache/release-agent-tests"
 
     /// The tree's path, made now if no earlier run made it.
     public static func ensure() throws -> String {
