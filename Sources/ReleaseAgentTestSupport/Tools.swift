@@ -16,6 +16,15 @@ public enum TestTools {
     /// For `.enabled(if:)`: true when every tool is there, or under CI (then a missing one fails).
     public static func runnable(_ names: String...) -> Bool { inCI || names.allSatisfy { path($0) != nil } }
 
+    /// The .deb that `packaging/deb.sh` built last in this checkout, or nil.
+    public static var builtDeb: String? {
+        let dir = packageRoot + "/.build-deb"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        return names.filter { $0.hasPrefix("release-agent_") && $0.hasSuffix(".deb") }.sorted().last.map {
+            dir + "/" + $0
+        }
+    }
+
     /// The tool's path, or an error naming the package that has it.
     public static func require(_ name: String, package: String) throws -> String {
         guard let found = path(name) else {

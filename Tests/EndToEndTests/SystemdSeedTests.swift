@@ -3,11 +3,7 @@ import ReleaseAgentTestSupport
 import Testing
 
 /// The .deb that `packaging/deb.sh` built last (the README's test command builds it first).
-private let debPath: String? = {
-    let dir = packageRoot + "/.build-deb"
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
-    return names.filter { $0.hasPrefix("release-agent_") && $0.hasSuffix(".deb") }.sorted().last.map { dir + "/" + $0 }
-}()
+private let debPath = TestTools.builtDeb
 
 /// Seed 002 under a real systemd (PID 1 of a Debian 12 container): the package installed,
 /// the agent as `release-agent@demo` (Type=notify, User=release-agent, NoNewPrivileges), the app
