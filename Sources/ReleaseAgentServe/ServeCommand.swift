@@ -16,6 +16,9 @@ public struct ServeCommand: AsyncParsableCommand {
     public init() {}
 
     public func run() async throws {
+        // SIGHUP's default action ends the process: ignored from the first instant (a reload
+        // sent while serve starts), taken by HangupService once it runs.
+        signal(SIGHUP, SIG_IGN)
         let resolved = try settings.resolve()
         _ = try RemoteURL.normalize(try resolved.requireRepo())
         let secret = try Self.readSecret(resolved)
@@ -46,8 +49,6 @@ public struct ServeCommand: AsyncParsableCommand {
         // host-id exits 2 at once; deregistered when serve stops.
         let session = try FleetSession.start(resolved, output: output)
         defer { session?.stop() }
-        // SIGHUP's default action ends the process: ignored from here, taken by HangupService.
-        signal(SIGHUP, SIG_IGN)
 
         let http = try HTTPService.make(
             router: server.router(), host: listen.host, port: listen.port(slot: nil),

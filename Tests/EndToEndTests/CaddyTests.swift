@@ -37,7 +37,7 @@ private let drainingApp = """
 
     """
 
-/// A stand-in for `systemctl`, as hooks/systemd/activate calls it (`$SYSTEMCTL restart UNIT`):
+/// A stand-in for `systemctl`, as hooks/systemd/activate calls it (`$SYSTEMCTL restart -- UNIT`):
 /// SIGTERM, wait for the app to exit, start it again from ROOT/current, the way systemd
 /// restarts a unit.
 private let systemctl = """
@@ -55,7 +55,7 @@ private let systemctl = """
     cd "$DEPLOY_ROOT/current"
     PORT=$APP_PORT nohup python3 app.py >> "$run/app.log" 2>&1 &
     echo $! > "$pidfile"
-    echo "restarted $2 (pid $!)"
+    echo "restarted $3 (pid $!)"
 
     """
 

@@ -101,4 +101,41 @@ struct InitTests {
             [binary, "deploy", "--config", config, "--health-token", "x"], environment: environment)
         #expect(both.status == 2 && both.stderr.contains("both give the token"), "\(both.stderr)")
     }
+
+    @Test("issue 24: init --unit writes a polkit rule for exactly that unit; its options need --unit")
+    func polkitRule() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        try repo.commit("a")
+        let binary = try Agent.locateBinary()
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
+        let rules = scratch.sub("rules.d")
+        try FileManager.default.createDirectory(atPath: rules, withIntermediateDirectories: true)
+        func initialize(_ name: String, _ extra: [String]) throws -> CommandResult {
+            try ShellCommand.run(
+                [
+                    binary, "init", "--config", scratch.sub(name + ".toml"), "--root", scratch.sub(name), "--repo",
+                    repo.path,
+                ]
+                    + extra, environment: environment)
+        }
+        // systemd-escape's form: the backslash is part of the name, doubled in the JavaScript string.
+        let escaped = try initialize(
+            "a", ["--unit", #"web\x2dapp.service"#, "--polkit-dir", rules, "--agent-user", "deploy"])
+        #expect(escaped.status == 0, "\(escaped.stderr)")
+        let rule = try String(contentsOfFile: rules + #"/50-release-agent-web\x2dapp.service.rules"#, encoding: .utf8)
+        #expect(rule.contains(#"action.lookup("unit") == "web\\x2dapp.service""#), "\(rule)")
+        #expect(rule.contains(#"subject.user == "deploy""#))
+        #expect(escaped.stdout.contains("polkit: wrote"), "\(escaped.stdout)")
+        let config = try String(contentsOfFile: scratch.sub("a.toml"), encoding: .utf8)
+        #expect(config.contains(#"unit = "web\\x2dapp.service""#), "\(config)")
+
+        // A rules path that is not a directory: said, with the rule to put in place.
+        let file = try initialize("b", ["--unit", "shop", "--polkit-dir", scratch.sub("a.toml")])
+        #expect(file.status == 0 && file.stdout.contains("is not a directory"), "\(file.stdout)")
+        // The rule's options alone mean nothing: exit 2, nothing created.
+        let alone = try initialize("c", ["--agent-user", "deploy"])
+        #expect(alone.status == 2 && alone.stderr.contains("give --unit NAME too"), "\(alone.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("c")))
+    }
 }

@@ -53,4 +53,38 @@ struct ServeReloadTests {
         #expect(built(c) == "three\n")
         #expect(portAcceptsConnections(port), "serve left the listen it bound at start")
     }
+
+    @Test("a new root refuses the whole reload: nothing derived from it (hooks-dir) half applies")
+    func newRoot() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let a = try repo.commit("a")
+        let port = freePort()
+        let config = scratch.sub("agent.toml")
+        func settings(root: String) -> String {
+            "root = \"\(root)\"\nrepo = \"\(repo.path)\"\nlisten = \"127.0.0.1:\(port)\"\n"
+                + "poll_interval = \"0\"\nallow_unsigned = true\n"
+        }
+        let root = scratch.sub("root")
+        try FileManager.default.createDirectory(atPath: root + "/hooks", withIntermediateDirectories: true)
+        try "#!/bin/sh\ntouch \"$DEPLOY_ROOT/activated\"\n".write(
+            toFile: root + "/hooks/activate", atomically: true, encoding: .utf8)
+        chmod(root + "/hooks/activate", 0o755)
+        try settings(root: root).write(toFile: config, atomically: true, encoding: .utf8)
+        let environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_") }
+        let running = try ShellCommand.start(
+            [try Agent.locateBinary(), "serve", "--config", config], environment: environment)
+        defer {
+            kill(running.pid, SIGKILL)
+            _ = try? running.wait(timeout: 10)
+        }
+        #expect(eventually(timeout: 30) { portAcceptsConnections(port) }, "\(running.stderrSoFar)")
+        try settings(root: scratch.sub("other")).write(toFile: config, atomically: true, encoding: .utf8)
+        kill(running.pid, SIGHUP)
+        #expect(eventually(timeout: 30) { running.stderrSoFar.contains("reload refused: root changed") })
+        // The poll the SIGHUP asked for deploys into the running root, with its own hooks.
+        #expect(eventually(timeout: 30) { FileManager.default.fileExists(atPath: root + "/activated") })
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: root + "/current")) == "releases/\(a)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.sub("other")))
+    }
 }

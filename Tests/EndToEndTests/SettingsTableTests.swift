@@ -19,7 +19,7 @@ struct SettingsTableTests {
         ("pin", ["xyz"]), ("wait", ["forever"]), ("allow-unsigned", ["maybe"]), ("shutdown-grace", ["1e30s"]),
         ("health-token", [" "]), ("metrics-token", [""]), ("refuse-force-push", ["perhaps"]),
         ("min-free-space", ["99999999999T", "lots"]), ("log-format", ["xml"]), ("pid-file", [""]),
-        ("unit", ["a/b.service", "app@.service", "x.mount"]),
+        ("unit", ["a/b.service", "app@.service", "x.mount", "-foo.service"]),
         ("known-hosts", [""]),
         (
             "fleet-etcd",

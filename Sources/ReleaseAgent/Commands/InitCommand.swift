@@ -34,7 +34,12 @@ package struct InitCommand: ParsableCommand {
             flags: settings.flagValues, configFlag: nil, environment: ProcessInfo.processInfo.environment, cwd: cwd,
             readFile: false)
         let resolved = try Settings(raw: raw)
-        if resolved.unit != nil { try PolkitRule.checkUser(agentUser) }
+        if resolved.unit != nil {
+            try PolkitRule.checkUser(agentUser)
+        } else if agentUser != "release-agent" || polkitDir != "/etc/polkit-1/rules.d" {
+            throw AgentError.usage(
+                "--agent-user and --polkit-dir shape the polkit rule for --unit; give --unit NAME too, or leave them out")
+        }
         let repo = try resolved.requireRepo()
         let layout = resolved.layout
         var values = raw.mapValues(\.value)

@@ -15,6 +15,9 @@ struct PolkitRule {
 
     var text: String {
         let verbs = Self.verbs.map { "\"\($0)\"" }.joined(separator: ", ")
+        // A unit name may hold `\` (systemd-escape's `\x2d`): in a JavaScript string it must be
+        // doubled, or the rule would name another unit (`a\x2db` is `a-b` to JavaScript).
+        let literal = unit.replacingOccurrences(of: "\\", with: "\\\\")
         return """
             // Written by `release-agent init --unit \(unit)`: the user \(user) (release-agent's
             // systemd unit) may start, stop and restart \(unit), and reset its failed state
@@ -22,7 +25,7 @@ struct PolkitRule {
             polkit.addRule(function(action, subject) {
                 if (action.id == "org.freedesktop.systemd1.manage-units" &&
                     subject.user == "\(user)" &&
-                    action.lookup("unit") == "\(unit)" &&
+                    action.lookup("unit") == "\(literal)" &&
                     [\(verbs)].indexOf(action.lookup("verb")) >= 0) {
                     return polkit.Result.YES;
                 }
@@ -40,20 +43,25 @@ struct PolkitRule {
     }
 
     /// Writes the rule into `directory` (0644: polkitd reads it as its own user); says what it
-    /// did, or, when it cannot write there, what the operator must do instead.
+    /// did, or, when it cannot write there, why and what the operator must do instead.
     func install(in directory: String) -> String {
         let path = directory + "/" + fileName
-        guard FileSystem.isDirectory(directory) else {
+        var st = stat()
+        guard stat(directory, &st) == 0 else {
             return
-                "polkit: \(directory) does not exist (polkitd is not installed: apt-get install polkitd); as root, write this rule to \(path) so \(user) may restart \(unit):\n\(text)"
+                "polkit: \(directory) does not exist (is polkitd installed? apt-get install polkitd); as root, write this rule to \(path) so \(user) may restart \(unit):\n\(text)"
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            return "polkit: \(directory) is not a directory; give --polkit-dir the rules directory. The rule:\n\(text)"
         }
         do {
             try FileSystem.writeAtomically(Data(text.utf8), to: path)
             chmod(path, 0o644)
             return "polkit: wrote \(path), so \(user) may restart \(unit):\n\(text)"
         } catch {
-            return
-                "polkit: cannot write \(path) (run init as root to write it); as root, write this rule there:\n\(text)"
+            let why = (error as? AgentError)?.message ?? "\(error)"
+            let remedy = getuid() == 0 ? "fix that, then write this rule there" : "run init as root to write it"
+            return "polkit: cannot write \(path) (\(why)); \(remedy):\n\(text)"
         }
     }
 }

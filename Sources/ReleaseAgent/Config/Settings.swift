@@ -262,8 +262,10 @@ extension Settings {
         let name = text.contains(".") ? text : text + ".service"
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-@\\")
         let stem = name.hasSuffix(".service") ? String(name.dropLast(8)) : ""
-        guard !stem.isEmpty, name.count <= 255, name.allSatisfy(allowed.contains), !stem.hasSuffix("@"),
-            !stem.hasPrefix("@"), stem.filter({ $0 == "@" }).count <= 1
+        // At most 200: the polkit rule's file is named after the unit, within NAME_MAX. Not
+        // starting with `-` or `.`: hooks pass it to systemctl, which would take it as an option.
+        guard !stem.isEmpty, name.count <= 200, name.allSatisfy(allowed.contains), !stem.hasSuffix("@"),
+            !stem.hasPrefix("@"), !stem.hasPrefix("-"), !stem.hasPrefix("."), stem.filter({ $0 == "@" }).count <= 1
         else {
             throw AgentError.usage(
                 "unit '\(text)' (\(origin)) is not a systemd service name; write the app's unit like demo-app.service (a template's instance like app@blue.service)"

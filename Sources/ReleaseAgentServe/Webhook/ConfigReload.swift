@@ -6,6 +6,8 @@ import ReleaseAgent
 /// from the next deploy on; what serve bound or opened at its start (listen, root, the webhook
 /// secret, tokens, fleet, poll-interval, pid-file, log-format) is named, and needs a restart.
 /// A config that no longer checks is refused with its one-line error: the running settings stay.
+/// A new `root` refuses the whole reload: much is derived from it (hooks-dir, the secret's
+/// default path), and half of a new root would act on the old one.
 enum ConfigReload {
     /// The settings serve fixed at its start, by name, as text to compare.
     static func fixedAtStart(_ settings: Settings) -> [(String, String)] {
@@ -16,7 +18,8 @@ enum ConfigReload {
             ("poll-interval", "\(settings.pollInterval)"), ("pid-file", settings.pidFile ?? ""),
             ("log-format", settings.logFormat.rawValue), ("shutdown-grace", "\(settings.shutdownGrace)"),
             ("fleet", settings.fleet.map { "\($0)" } ?? ""), ("branch", settings.branch),
-            ("repo", settings.repo ?? ""),
+            ("repo", settings.repo ?? ""), ("strategy", settings.strategy.rawValue),
+            ("slots", settings.slots.map(String.init).joined(separator: ",")),
         ]
     }
 

@@ -49,6 +49,12 @@ public actor DeployQueue {
     /// those fixed at start stay and are named (ConfigReload).
     func reload(_ read: Settings) {
         let fixed = ConfigReload.needingRestart(running: settings, read: read)
+        if fixed.contains("root") {
+            output.line(
+                "serve    reload refused: root changed (\(settings.root) -> \(read.root)); a new root needs a restart (systemctl restart); the running settings stay"
+            )
+            return
+        }
         var next = read
         if !fixed.isEmpty {
             // Keep what serve bound or opened: the rest of the new settings still applies.
@@ -75,6 +81,8 @@ public actor DeployQueue {
         case "shutdown-grace": next.shutdownGrace = running.shutdownGrace
         case "fleet": next.fleet = running.fleet
         case "branch": next.branch = running.branch
+        case "strategy": next.strategy = running.strategy
+        case "slots": next.slots = running.slots
         default: next.repo = running.repo
         }
     }
