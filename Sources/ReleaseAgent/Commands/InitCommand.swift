@@ -38,7 +38,8 @@ package struct InitCommand: ParsableCommand {
             try PolkitRule.checkUser(agentUser)
         } else if agentUser != "release-agent" || polkitDir != "/etc/polkit-1/rules.d" {
             throw AgentError.usage(
-                "--agent-user and --polkit-dir shape the polkit rule for --unit; give --unit NAME too, or leave them out")
+                "--agent-user and --polkit-dir shape the polkit rule for --unit; give --unit NAME too, or leave them out"
+            )
         }
         let repo = try resolved.requireRepo()
         let layout = resolved.layout
