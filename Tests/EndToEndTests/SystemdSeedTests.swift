@@ -196,7 +196,7 @@ struct SystemdSeedTests {
             set -e
             rm -rf /tmp/up && mkdir /tmp/up && dpkg-deb -R /srv/debs/release-agent.deb /tmp/up
             sed -i 's/^Version: .*/&+upgrade1/' /tmp/up/DEBIAN/control
-            dpkg-deb --root-owner-group -Zxz --build /tmp/up /tmp/release-agent-upgrade.deb >/dev/null
+            dpkg-deb --root-owner-group -Znone --build /tmp/up /tmp/release-agent-upgrade.deb >/dev/null
             dpkg -i /tmp/release-agent-upgrade.deb
             """, timeout: 300)
         let version = try box.shell("dpkg-query -W -f '${Version}' release-agent")
