@@ -9,22 +9,33 @@ import ReleaseAgent
 /// A new `root` refuses the whole reload: much is derived from it (hooks-dir, the secret's
 /// default path), and half of a new root would act on the old one.
 enum ConfigReload {
-    /// The settings serve fixed at its start, by name, as text to compare.
-    static func fixedAtStart(_ settings: Settings) -> [(String, String)] {
+    /// A setting serve fixes at its start: its name, its value as text to compare, and how the
+    /// running value is put back into settings read anew. One row per setting, written once.
+    struct Fixed {
+        let name: String
+        let text: (Settings) -> String
+        let keep: (Settings, inout Settings) -> Void
+
+        init<Value>(_ name: String, _ path: WritableKeyPath<Settings, Value>) {
+            self.name = name
+            text = { "\($0[keyPath: path])" }
+            keep = { running, next in next[keyPath: path] = running[keyPath: path] }
+        }
+    }
+
+    static var fixedAtStart: [Fixed] {
         [
-            ("root", settings.root), ("listen", settings.listen.description),
-            ("webhook-secret-file", settings.webhookSecretFile ?? ""), ("allow-unsigned", "\(settings.allowUnsigned)"),
-            ("health-token", settings.healthToken ?? ""), ("metrics-token", settings.metricsToken ?? ""),
-            ("poll-interval", "\(settings.pollInterval)"), ("pid-file", settings.pidFile ?? ""),
-            ("log-format", settings.logFormat.rawValue), ("shutdown-grace", "\(settings.shutdownGrace)"),
-            ("fleet", settings.fleet.map { "\($0)" } ?? ""), ("branch", settings.branch),
-            ("repo", settings.repo ?? ""), ("strategy", settings.strategy.rawValue),
-            ("slots", settings.slots.map(String.init).joined(separator: ",")),
+            Fixed("root", \.root), Fixed("listen", \.listen), Fixed("webhook-secret-file", \.webhookSecretFile),
+            Fixed("allow-unsigned", \.allowUnsigned), Fixed("health-token", \.healthToken),
+            Fixed("metrics-token", \.metricsToken), Fixed("poll-interval", \.pollInterval),
+            Fixed("pid-file", \.pidFile),
+            Fixed("log-format", \.logFormat), Fixed("shutdown-grace", \.shutdownGrace), Fixed("fleet", \.fleet),
+            Fixed("branch", \.branch), Fixed("repo", \.repo), Fixed("strategy", \.strategy), Fixed("slots", \.slots),
         ]
     }
 
-    /// The names whose values differ between what runs and what was read.
-    static func needingRestart(running: Settings, read: Settings) -> [String] {
-        zip(fixedAtStart(running), fixedAtStart(read)).filter { $0.1 != $1.1 }.map(\.0.0)
+    /// The fixed settings whose values differ between what runs and what was read.
+    static func needingRestart(running: Settings, read: Settings) -> [Fixed] {
+        fixedAtStart.filter { $0.text(running) != $0.text(read) }
     }
 }

@@ -49,7 +49,7 @@ public actor DeployQueue {
     /// those fixed at start stay and are named (ConfigReload).
     func reload(_ read: Settings) {
         let fixed = ConfigReload.needingRestart(running: settings, read: read)
-        if fixed.contains("root") {
+        if fixed.contains(where: { $0.name == "root" }) {
             output.line(
                 "serve    reload refused: root changed (\(settings.root) -> \(read.root)); a new root needs a restart (systemctl restart); the running settings stay"
             )
@@ -58,33 +58,13 @@ public actor DeployQueue {
         var next = read
         if !fixed.isEmpty {
             // Keep what serve bound or opened: the rest of the new settings still applies.
-            for name in fixed { Self.keep(name, from: settings, into: &next) }
+            for setting in fixed { setting.keep(settings, &next) }
             output.line(
-                "serve    reload: \(fixed.joined(separator: ", ")) changed and take effect at the next restart (systemctl restart)"
+                "serve    reload: \(fixed.map(\.name).joined(separator: ", ")) changed and take effect at the next restart (systemctl restart)"
             )
         }
         settings = next
         output.line("serve    reload: settings read again; the next deploy uses them")
-    }
-
-    private static func keep(_ name: String, from running: Settings, into next: inout Settings) {
-        switch name {
-        case "root": next.root = running.root
-        case "listen": next.listen = running.listen
-        case "webhook-secret-file": next.webhookSecretFile = running.webhookSecretFile
-        case "allow-unsigned": next.allowUnsigned = running.allowUnsigned
-        case "health-token": next.healthToken = running.healthToken
-        case "metrics-token": next.metricsToken = running.metricsToken
-        case "poll-interval": next.pollInterval = running.pollInterval
-        case "pid-file": next.pidFile = running.pidFile
-        case "log-format": next.logFormat = running.logFormat
-        case "shutdown-grace": next.shutdownGrace = running.shutdownGrace
-        case "fleet": next.fleet = running.fleet
-        case "branch": next.branch = running.branch
-        case "strategy": next.strategy = running.strategy
-        case "slots": next.slots = running.slots
-        default: next.repo = running.repo
-        }
     }
 
     /// Reads the deploy root once, so /healthz can answer.
