@@ -59,15 +59,22 @@ commit() {
   echo "$n"
 }
 
+# Done means every app answers with the new sha and the fleet records the rollout done on all
+# three hosts: an app answers as soon as it is swapped in, before its health check is recorded.
 wait_live() {
-  local sha i h
+  local sha i h bin deadline=$((SECONDS + 120))
   sha=$(git -C "$root/repo" rev-parse HEAD)
-  for (( i = 0; i < 600; i++ )); do
+  bin=$(binary)
+  for (( i = 0; i < 600 && SECONDS < deadline; i++ )); do
     local live=0
     for h in 1 2 3; do
       curl -fsS "http://127.0.0.1:$(app_port "$h")/" 2>/dev/null | grep -q "${sha:0:12}" && live=$((live + 1))
     done
-    [ "$live" = 3 ] && { echo "all 3 hosts serve ${sha:0:12}"; return 0; }
+    if [ "$live" = 3 ] && "$bin" fleet status --root "$root/web-1" "${fleet[@]}" 2>/dev/null \
+      | grep -q "^rollout ${sha:0:12}: 3 host(s) done"; then
+      echo "all 3 hosts serve ${sha:0:12}"
+      return 0
+    fi
     sleep 0.2
   done
   echo "Error: not every host runs ${sha:0:12} after 120 s; see $root/web-*.log" >&2
