@@ -8,7 +8,9 @@ bench_base() {
 
 # The binary the README tells operators to install: release, Swift runtime linked in
 # statically (no libswiftCore/Foundation symbol binding at every start), in .build-static.
+# RELEASE_AGENT_BIN names another build instead (say so beside the figure).
 release_agent_binary() {
+  if [ -n "${RELEASE_AGENT_BIN:-}" ]; then echo "$RELEASE_AGENT_BIN"; return; fi
   local flags=(-c release --static-swift-stdlib --scratch-path "$top/.build-static" --package-path "$top")
   swift build "${flags[@]}" --product release-agent >&2
   swift build "${flags[@]}" --product release-agent-full >&2

@@ -43,6 +43,10 @@ public struct DeployCommand: ParsableCommand {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha),
             .held(let sha, _):
             print("\(resolved.layout.current) -> \(resolved.layout.release(sha))")
+        case .skipped:
+            if let live = resolved.layout.currentSHA() {
+                print("\(resolved.layout.current) -> \(resolved.layout.release(live))")
+            }
         }
     }
 }

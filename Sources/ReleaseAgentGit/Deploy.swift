@@ -32,6 +32,8 @@ public enum DeployResult: Equatable, Sendable {
     /// Fleet mode: built, not activated now (a pause, a shutdown, a newer head, a fleet
     /// rollback, the operator acted on this host meanwhile); poll and webhooks say nothing.
     case held(String, reason: String)
+    /// `paths`: the head changes nothing under them; the live release stays.
+    case skipped(String, reason: String)
 }
 
 /// fetch -> checkout -> build -> activate -> prune, under the lock. In fleet mode the lock is
@@ -157,6 +159,15 @@ public struct Deploy {
         }
         if request.respectQuarantine && !request.force, let reason = operation.records.quarantine(target.hex) {
             return .done(.quarantined(target.hex, reason: reason))
+        }
+        if !request.force, let current, let live = CommitID(hex: current),
+            FileSystem.isDirectory(operation.layout.release(current)),
+            let reason = cache.skipReason(target, live: live, tree: settings.tree)
+        {
+            return .done(
+                try skip(
+                    target, live: current, reason: reason, subject: cache.info(target)?.subject, request: request,
+                    fetchLine: fetchLine))
         }
         if request.trigger != "cli", let gate, let record = operation.records.read(target.hex),
             record.state.isComplete, FileSystem.isDirectory(operation.layout.release(target.hex))
@@ -289,6 +300,7 @@ public struct Deploy {
         event.stages = operation.output.takeStageSeconds()
         try operation.history.append(event)
         Refusal.clear(operation.layout)
+        SkippedHead.clear(operation.layout)
         if let branchHead = built.branchHead {
             built.cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
         }
@@ -402,6 +414,7 @@ public struct Deploy {
         try FileSystem.removeTree(dir)
         var record = ReleaseRecord(sha: id.hex, state: .building, log: layout.log(id.hex))
         record.commit = info
+        record.subdir = operation.settings.tree.subdir
         record.bootID = BootID.current
         try records.write(record)
         unlink(layout.log(id.hex))
@@ -413,11 +426,16 @@ public struct Deploy {
                     throw AgentError.environment(
                         "cannot create \(dir): \(FileSystem.errnoText()); check permissions and free space")
                 }
-                try cache.checkout(id, into: dir, progress: operation.output.progress("checkout"))
+                let submodules = try cache.checkout(
+                    id, subdir: operation.settings.tree.subdir,
+                    submodules: SubmoduleRules(settings: operation.settings),
+                    into: dir,
+                    progress: operation.output.progress("checkout"))
                 let links = SharedLinks(layout: layout)
                 try links.writeRevision(id.hex, into: dir)
                 try links.link(operation.settings.shared, into: dir)
-                return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)")
+                let with = submodules == 0 ? "" : ", with \(submodules) submodule\(submodules == 1 ? "" : "s")"
+                return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)\(with)")
             }
             func check(_ outcome: ProcessOutcome, hook: Bool = false) throws {
                 let what = hook ? "the build hook" : "the build"
@@ -432,6 +450,7 @@ public struct Deploy {
             let build = try timed("build") { () throws -> (Duration, String) in
                 let start = ContinuousClock.now
                 defer { FileSystem.syncDirectory(dir) }
+                try warmBuildCache(into: dir, previous: previous)
                 if let command = operation.settings.build {
                     let env = StepRunner.environment(
                         event: "build", sha: id.hex, layout: layout, branch: operation.settings.branch,

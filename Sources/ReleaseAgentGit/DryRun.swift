@@ -17,9 +17,13 @@ public struct DryRunPlan: Codable, Sendable {
     public var paused: String?
     public var locked: Bool
     public var refusal: String?
+    /// `paths`: why the deploy would skip the target (it changes nothing under them).
+    public var skipped: String?
     /// Fleet mode: what the fleet would make of the target now (a pause, a rollback under way).
     public var fleet: String?
     public var build: String
+    /// The submodules a checkout would write (top level), with their URLs.
+    public var submodules: [String] = []
     public var hooks: [String] = []
     public var pruned: [String] = []
 
@@ -44,8 +48,12 @@ public struct DryRunPlan: Codable, Sendable {
             lines.append("dry-run  another operation holds the lock now (planned from the cache as last fetched)")
         }
         if let refusal { lines.append("dry-run  would be refused: \(refusal.terminalSafe)") }
+        if let skipped {
+            lines.append("dry-run  would skip: \(target.prefix(12)) \(skipped.terminalSafe) (--force builds it)")
+        }
         if let fleet { lines.append("dry-run  fleet: \(fleet.terminalSafe)") }
         lines.append("dry-run  build: \(build)")
+        lines += submodules.map { "dry-run  submodule \($0)" }
         lines.append("dry-run  hooks: \(hooks.isEmpty ? "none" : hooks.joined(separator: ", "))")
         lines.append(
             "dry-run  prune would remove: \(pruned.isEmpty ? "nothing" : pruned.map { String($0.prefix(12)) }.joined(separator: " "))"
@@ -110,10 +118,24 @@ extension Deploy {
                 plan.refusal = "refuse-force-push: \(target.short) does not descend from the live \(liveID.short)"
             }
         }
-        if !plan.alreadyLive {
+        if !plan.alreadyLive, !request.force, let live, let liveID = CommitID(hex: live),
+            FileSystem.isDirectory(layout.release(live))
+        {
+            plan.skipped = cache.skipReason(target, live: liveID, tree: settings.tree)
+        }
+        if !plan.alreadyLive && plan.skipped == nil {
             try judge(&plan, target: target, cache: cache, request: request)
         }
-        plan.hooks = plan.refusal == nil ? hooks(ready: ready) : []
+        if !ready && plan.skipped == nil && plan.refusal == nil {
+            let described = cache.describeSubmodules(
+                target, subdir: settings.tree.subdir, rules: SubmoduleRules(settings: settings))
+            plan.submodules = described.lines
+            plan.refusal = described.refusal.map { "checkout: \($0)" }
+        }
+        if let subdir = settings.tree.subdir, !ready, plan.skipped == nil {
+            plan.build += "; only \(subdir) of the tree is the release"
+        }
+        plan.hooks = plan.refusal == nil && plan.skipped == nil ? hooks(ready: ready) : []
         plan.pruned = pruneForecast(target: target.hex, ready: ready, live: live)
         return plan
     }

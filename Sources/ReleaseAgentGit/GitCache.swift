@@ -7,6 +7,8 @@ public final class GitCache {
     let repository: Repository
     public let remoteURL: String
     let credentials: GitCredentials
+    /// Where the remote's URL comes from, for the remedy in fetch errors.
+    var urlOrigin = "the repo setting"
 
     public init(path: String, remoteURL: String, credentials: GitCredentials) throws {
         self.repository = try Repository.openOrCreateBare(at: path)
@@ -39,6 +41,16 @@ public final class GitCache {
         throw AgentError.usage("ref '\(ref)' is neither a branch nor a tag on \(remoteURL); check --ref")
     }
 
+    /// Every branch and tag (a submodule's cache: its recorded commit may be on any of them).
+    func fetchAll() throws {
+        try fetch(["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"], destinations: [], progress: nil)
+    }
+
+    /// One commit by its id, for a server that lets a client ask for one no ref names.
+    func fetch(commit: CommitID) throws {
+        try fetch(["+\(commit.hex):refs/release-agent/commits/\(commit.hex)"], destinations: [], progress: nil)
+    }
+
     /// One fetch of `refspecs` with prune. A cached ref that would block a destination
     /// (`feature` when `feature/x` is fetched, or the other way round: a branch renamed into
     /// a directory) is removed first; it is only a copy of the remote's.
@@ -54,7 +66,7 @@ public final class GitCache {
         do {
             try remote.fetch(refspecs: refspecs)
         } catch let error as RemoteError {
-            throw error.explain(url: remoteURL)
+            throw error.explain(url: remoteURL, setting: urlOrigin)
         }
     }
 
@@ -124,20 +136,45 @@ public final class GitCache {
     /// Writes the tree of `id` into the empty `directory` with parallel writers. Files get the
     /// committed bytes, as `git archive` gives them: `.gitattributes` filters (eol, ident,
     /// LFS smudge) are not applied; a checkout out of a bare cache never applied them either.
-    public func checkout(_ id: CommitID, into directory: String, progress: ProgressReporter?) throws {
+    /// With `subdir`, only that directory of the tree is written, at the top of `directory`.
+    /// Submodules follow `submodules` (nil: a commit with any is refused); returns how many
+    /// submodules were written.
+    @discardableResult
+    public func checkout(
+        _ id: CommitID, subdir: String? = nil, submodules: SubmoduleRules? = nil, into directory: String,
+        progress: ProgressReporter?
+    ) throws -> Int {
         do {
-            let plan = try TreeWriter.plan(repository: repository, commit: id)
-            if !plan.submodules.isEmpty {
+            let plan = try TreeWriter.plan(repository: repository, commit: id, subdir: subdir)
+            if !plan.submodules.isEmpty && submodules == nil {
                 throw AgentError.failed(
-                    "\(id.short) has submodules (\(plan.submodules.prefix(3).joined(separator: ", "))), which release-agent does not fetch; vendor them into the repository or fetch them in the build"
+                    "\(id.short) has submodules (\(plan.submodules.prefix(3).map(\.path).joined(separator: ", "))), which this command does not fetch"
                 )
             }
             let threads = min(8, max(2, ProcessInfo.processInfo.activeProcessorCount))
             try TreeWriter.write(
                 plan, repositoryPath: repository.path, into: directory, threads: threads, progress: progress)
+            guard let submodules else { return 0 }
+            return try SubmoduleCheckout(rules: submodules, credentials: credentials, mainURL: remoteURL).write(
+                plan, of: id, in: repository, url: remoteURL, subdir: subdir, into: directory)
         } catch let error as GitError {
             throw AgentError.environment(
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
+        }
+    }
+
+    /// `deploy --dry-run`: the submodules a checkout of `id` would write, or why it would fail.
+    public func describeSubmodules(_ id: CommitID, subdir: String?, rules: SubmoduleRules) -> (
+        lines: [String], refusal: String?
+    ) {
+        do {
+            let lines = try SubmoduleCheckout(rules: rules, credentials: credentials, mainURL: remoteURL).describe(
+                id, in: repository, subdir: subdir)
+            return (lines, nil)
+        } catch let error as AgentError {
+            return ([], error.message)
+        } catch {
+            return ([], "\(error)")
         }
     }
 

@@ -65,7 +65,7 @@ public struct Poll {
             }
         }
         switch check.verdict(head: head, force: force) {
-        case .live: return .nothingToDo
+        case .live, .skipped: return .nothingToDo
         case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
         case .paused: return .paused
         case .new: break
@@ -74,7 +74,7 @@ public struct Poll {
             let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger), gate: gate)
             switch result {
             case .deployed(let sha): return .deployed(sha)
-            case .alreadyCurrent, .refusedAgain, .held: return .nothingToDo
+            case .alreadyCurrent, .refusedAgain, .held, .skipped: return .nothingToDo
             case .quarantined(let sha, let reason): return .quarantined(sha, reason: reason)
             }
         } catch let error as AgentError where error.kind == .busy {

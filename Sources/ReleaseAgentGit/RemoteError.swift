@@ -25,7 +25,8 @@ struct RemoteError: Error {
     }
 
     /// One line: what failed and what to do.
-    func explain(url: String) -> AgentError {
+    /// `setting` says where the URL came from (`the repo setting`, `the url in .gitmodules`).
+    func explain(url: String, setting: String = "the repo setting") -> AgentError {
         let host = endpoint?.host ?? url
         let port = endpoint?.port ?? 22
         let hostPort = port == 22 ? host : "[\(host)]:\(port)"
@@ -70,7 +71,7 @@ struct RemoteError: Error {
         }
         switch error.klass {
         case Int32(GIT_ERROR_NET.rawValue):
-            return .failed(reachability(host: host, port: port, url: url))
+            return .failed(reachability(host: host, port: port, url: url, setting: setting))
         case Int32(GIT_ERROR_SSL.rawValue):
             return .failed(
                 "cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates"
@@ -81,17 +82,17 @@ struct RemoteError: Error {
             )
         case Int32(GIT_ERROR_SSH.rawValue):
             return .failed(
-                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check the repo setting and the key's access"
+                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check \(setting) and the key's access"
             )
         default:
             return .failed(
-                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check the repo setting and that the remote is reachable"
+                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check \(setting) and that the remote is reachable"
             )
         }
     }
 
     /// Tells a name that does not resolve from a port where nothing answers, by trying both.
-    private func reachability(host: String, port: Int, url: String) -> String {
+    private func reachability(host: String, port: Int, url: String, setting: String) -> String {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
@@ -99,15 +100,15 @@ struct RemoteError: Error {
         defer { if let result { freeaddrinfo(result) } }
         guard rc == 0, let first = result else {
             return
-                "cannot fetch from \(url): the host name \(host) does not resolve (DNS); check the repo setting and the resolver"
+                "cannot fetch from \(url): the host name \(host) does not resolve (DNS); check \(setting) and the resolver"
         }
         let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
         defer { if fd >= 0 { close(fd) } }
         if fd >= 0, connect(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0, errno == ECONNREFUSED {
             return
-                "cannot fetch from \(url): nothing accepts connections on \(host):\(port); check the port in the repo setting and that the server runs"
+                "cannot fetch from \(url): nothing accepts connections on \(host):\(port); check the port in \(setting) and that the server runs"
         }
         return
-            "cannot fetch from \(url): the connection to \(host):\(port) failed or was cut; check the network and the repo setting"
+            "cannot fetch from \(url): the connection to \(host):\(port) failed or was cut; check the network and \(setting)"
     }
 }

@@ -6,7 +6,7 @@ import ReleaseAgent
 /// over the tree collects directories and blobs, directories are made in order, then
 /// each writer thread reads blobs through its own repository handle and writes files.
 /// About twice as fast as `git_checkout_tree` on two cores (BENCHMARKS.md).
-/// Submodules (gitlinks) are listed so the caller can refuse them.
+/// Submodules (gitlinks) are listed for `SubmoduleCheckout`.
 struct TreeWriter {
     struct Entry {
         var path: String
@@ -17,7 +17,8 @@ struct TreeWriter {
     struct Plan {
         var directories: [String] = []
         var files: [Entry] = []
-        var submodules: [String] = []
+        /// Gitlinks: the path and the submodule's recorded commit.
+        var submodules: [Entry] = []
     }
 
     final class Collector {
@@ -33,15 +34,22 @@ struct TreeWriter {
         name.isEmpty || name == "." || name == ".." || name.contains("/") || name.lowercased() == ".git"
     }
 
-    /// Walks the tree of `id` (pre-order) and lists what to create.
-    static func plan(repository: Repository, commit id: CommitID) throws -> Plan {
+    /// Walks the tree of `id` (pre-order), or its directory `subdir`, and lists what to create.
+    static func plan(repository: Repository, commit id: CommitID, subdir: String? = nil) throws -> Plan {
         var oid = id.oid
         var commit: OpaquePointer?
         try GitError.check(git_commit_lookup(&commit, repository.pointer, &oid), "read commit \(id.short)")
         defer { git_commit_free(commit) }
-        var tree: OpaquePointer?
-        try GitError.check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
-        defer { git_tree_free(tree) }
+        var whole: OpaquePointer?
+        try GitError.check(git_commit_tree(&whole, commit), "read the tree of \(id.short)")
+        defer { git_tree_free(whole) }
+        var tree = whole
+        var sub: OpaquePointer?
+        defer { git_tree_free(sub) }
+        if let subdir {
+            sub = try subtree(subdir, of: whole, repository: repository, commit: id)
+            tree = sub
+        }
         let collector = Collector()
         let payload = Unmanaged.passUnretained(collector).toOpaque()
         let rc = git_tree_walk(
@@ -64,7 +72,10 @@ struct TreeWriter {
                             path: path, oid: git_tree_entry_id(entry).pointee,
                             mode: git_tree_entry_filemode(entry).rawValue))
                 case GIT_OBJECT_COMMIT:
-                    collector.plan.submodules.append(path)
+                    collector.plan.submodules.append(
+                        Entry(
+                            path: path, oid: git_tree_entry_id(entry).pointee,
+                            mode: git_tree_entry_filemode(entry).rawValue))
                 default:
                     break
                 }
@@ -77,6 +88,27 @@ struct TreeWriter {
         }
         try GitError.check(rc, "walk the tree of \(id.short)")
         return collector.plan
+    }
+
+    /// The directory `path` of `tree`; the commit's fault when it has none there.
+    private static func subtree(_ path: String, of tree: OpaquePointer?, repository: Repository, commit id: CommitID)
+        throws -> OpaquePointer?
+    {
+        var entry: OpaquePointer?
+        let found = git_tree_entry_bypath(&entry, tree, path)
+        defer { git_tree_entry_free(entry) }
+        guard found == 0, let entry, git_tree_entry_type(entry) == GIT_OBJECT_TREE else {
+            if found != 0 && found != GIT_ENOTFOUND.rawValue {
+                try GitError.check(found, "read \(path) in \(id.short)")
+            }
+            throw AgentError.failed(
+                "\(id.short) has no directory \(path.terminalSafe) (subdir): nothing was checked out; fix subdir or the commit"
+            )
+        }
+        var sub: OpaquePointer?
+        try GitError.check(
+            git_tree_lookup(&sub, repository.pointer, git_tree_entry_id(entry)), "read \(path) in \(id.short)")
+        return sub
     }
 
     /// Creates `plan` under `directory` (which exists and is empty) with `threads` writers.

@@ -29,10 +29,17 @@ public struct DriftReport: Codable, Sendable {
 public struct Verify {
     let layout: Layout
     let shared: [String]
+    let fallbackSubdir: String?
+    let submodules: SubmoduleRules?
+    /// The main remote, normalised as the deploy had it (relative submodule URLs hang off it).
+    let mainURL: String?
 
     public init(settings: Settings) {
         layout = settings.layout
         shared = settings.shared
+        fallbackSubdir = settings.tree.subdir
+        submodules = SubmoduleRules(settings: settings)
+        mainURL = settings.repo.flatMap { try? RemoteURL.normalize($0) }
     }
 
     public func run() throws -> DriftReport {
@@ -47,10 +54,18 @@ public struct Verify {
             throw AgentError.failed("the cache \(layout.cache) is missing; deploy once to fetch it")
         }
         let repository = try Repository.openOrCreateBare(at: layout.cache)
-        let plan: TreeWriter.Plan
-        do { plan = try TreeWriter.plan(repository: repository, commit: id) } catch {
+        var plan: TreeWriter.Plan
+        // The directory the release was made from, as its record says (subdir may have changed since).
+        let subdir = RecordStore(layout: layout).read(sha).map(\.subdir) ?? fallbackSubdir
+        do { plan = try TreeWriter.plan(repository: repository, commit: id, subdir: subdir) } catch is GitError {
             throw AgentError.failed(
                 "\(sha.prefix(12)) is not in the cache \(layout.cache); deploy it again to fetch it")
+        }
+        if let submodules, let url = mainURL, !plan.submodules.isEmpty {
+            let checkout = SubmoduleCheckout(rules: submodules, credentials: GitCredentials(), mainURL: url)
+            let more = try checkout.expanded(plan, of: id, in: repository, url: url, subdir: subdir)
+            plan.directories += more.directories
+            plan.files += more.files
         }
         var report = DriftReport(sha: sha)
         func isOwn(_ path: String) -> Bool {

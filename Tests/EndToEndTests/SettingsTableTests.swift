@@ -11,6 +11,9 @@ struct SettingsTableTests {
     static let bad: [(String, [String])] = [
         ("repo", ["ftp://example.invalid/x"]), ("branch", ["main:x", "feat~1"]), ("keep-releases", ["0", "many"]),
         ("build-timeout", ["1e17s", "-1s"]), ("shared", ["../etc", "a,a/b"]),
+        ("paths", ["/services/api", "services/../etc"]), ("subdir", ["..", "/srv", "a//b"]),
+        ("build-cache", ["../node_modules", "vendor,vendor/x"]), ("submodules", ["maybe"]),
+        ("submodules-allow-local", ["sometimes"]),
         ("health-url", ["ftp://127.0.0.1/", "http://127.0.0.1:{port}/"]),
         ("health-tcp", ["localhost", "127.0.0.1:70000"]), ("health-timeout", ["soon"]), ("health-interval", ["inf"]),
         ("health-successes", ["0"]), ("strategy", ["canary"]), ("slots", ["80,x"]), ("hooks-dir", [""]),
@@ -29,7 +32,9 @@ struct SettingsTableTests {
         ("fleet-offline", ["panic"]), ("host-id", ["a/b"]), ("fleet-auto-revert", ["maybe"]),
     ]
     /// Settings that are flags on the command line: their bad values come by variable or file.
-    static let flagOnly: Set<String> = ["allow-unsigned", "refuse-force-push", "fleet-auto-revert"]
+    static let flagOnly: Set<String> = [
+        "allow-unsigned", "refuse-force-push", "fleet-auto-revert", "submodules", "submodules-allow-local",
+    ]
 
     /// Every file under `root` with its kind and its content or link target.
     static func snapshot(_ root: String) -> [String: String] {

@@ -9,4 +9,9 @@ int cshims_pipe_cloexec(int fds[2]);
 int cshims_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 /* syncfs(2) on the file system holding fd. */
 int cshims_syncfs(int fd);
+/* ioctl(dst, FICLONE, src): a reflink of the whole file; -1 with errno where the file system
+   has none (ioctl is variadic, which Swift cannot call). */
+int cshims_ficlone(int dst, int src);
+/* copy_file_range(2) from the current offsets: the kernel copies without user space. */
+long cshims_copy_file_range(int in, int out, unsigned long length);
 #endif

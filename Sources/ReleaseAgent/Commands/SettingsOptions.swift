@@ -13,6 +13,15 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Shell command run in the release dir.") var build: String?
     @Option(help: "Build timeout (default 10m).") var buildTimeout: String?
     @Option(help: "Comma-separated paths linked from ROOT/shared.") var shared: String?
+    @Option(help: "Comma-separated path prefixes: a head that changes nothing under them is skipped.")
+    var paths: String?
+    @Option(help: "The repository's directory that becomes the release.") var subdir: String?
+    @Flag(inversion: .prefixedNo, help: "Check submodules out at their recorded commits (default on).")
+    var submodules: Bool?
+    @Flag(inversion: .prefixedNo, help: "Fetch submodules whose URL is a local path or file://.")
+    var submodulesAllowLocal: Bool?
+    @Option(help: "Comma-separated paths copied from the live release before the build, e.g. node_modules.")
+    var buildCache: String?
     @Option(help: "Health check URL.") var healthUrl: String?
     @Option(help: "Health check host:port.") var healthTcp: String?
     @Option(help: "Health check gives up after (default 30s).") var healthTimeout: String?

@@ -24,6 +24,8 @@ public struct Settings: Sendable {
     public var build: String?
     public var buildTimeout: Duration = .seconds(600)
     public var shared: [String] = []
+    /// `paths`, `subdir`, `build-cache`.
+    public var tree = TreeSettings()
     public var healthURL: HealthURL?
     public var healthTCP: HostPort?
     public var healthTimeout: Duration = .seconds(30)
@@ -81,29 +83,10 @@ public struct Settings: Sendable {
         build = try reader.string("build")
         buildTimeout = try reader.duration("build-timeout") ?? buildTimeout
         // `public/uploads/` means `public/uploads`.
-        shared = try reader.list("shared").map { path in
-            var path = path
-            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-            return path
-        }
-        for path in shared
-        where path.hasPrefix("/") || path.isEmpty
-            || path.split(separator: "/", omittingEmptySubsequences: false).contains(where: {
-                [".", "..", ""].contains($0)
-            })
-        {
-            throw AgentError.usage(
-                "shared path '\(path)' (\(reader.origin("shared"))) must be a plain relative path inside the release (no leading /, no '.', '..' or empty parts); fix shared"
-            )
-        }
-        for (index, outer) in shared.enumerated() {
-            for inner in shared[(index + 1)...]
-            where outer == inner || inner.hasPrefix(outer + "/") || outer.hasPrefix(inner + "/") {
-                throw AgentError.usage(
-                    "shared paths '\(outer)' and '\(inner)' (\(reader.origin("shared"))) overlap: one lies inside the other, so linking one would replace the other's file in ROOT/shared; list only the outer one"
-                )
-            }
-        }
+        shared = try reader.relativePaths("shared", what: "a plain relative path inside the release")
+        try reader.disjoint(
+            "shared", shared, because: "linking one would replace the other's file in ROOT/shared")
+        tree = try TreeSettings.read(reader, shared: shared)
         if let url = try reader.string("health-url") {
             guard let value = HealthURL.parse(url) else {
                 throw AgentError.usage(

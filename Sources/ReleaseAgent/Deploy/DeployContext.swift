@@ -179,7 +179,14 @@ package struct Recovery {
     /// left; a stale ref lock would make every later fetch fail. Deploy calls this before it
     /// opens the cache; rollback and prune never open it, so they skip the walk.
     package func removeStaleCacheLocks() {
-        let cache = operation.layout.cache
+        let modules = operation.layout.modules
+        let caches = (try? FileManager.default.contentsOfDirectory(atPath: modules))?.filter { $0.hasSuffix(".git") }
+        for cache in [operation.layout.cache] + (caches ?? []).map({ modules + "/" + $0 }) {
+            removeStaleLocks(in: cache)
+        }
+    }
+
+    private func removeStaleLocks(in cache: String) {
         var stale: [String] = []
         for name in (try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [] where name.hasSuffix(".lock") {
             stale.append(cache + "/" + name)

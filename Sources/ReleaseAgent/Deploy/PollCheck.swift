@@ -11,6 +11,8 @@ public struct PollCheck {
         case live
         case quarantined(reason: String)
         case paused
+        /// `paths` skipped this head against the live release already: nothing to do.
+        case skipped
         case new
     }
 
@@ -33,6 +35,7 @@ public struct PollCheck {
         let layout = operation.layout
         if head.hex == layout.currentSHA() && FileSystem.isDirectory(layout.release(head.hex)) { return .live }
         if !force, let reason = operation.records.quarantine(head.hex) { return .quarantined(reason: reason) }
+        if !force && SkippedHead.covers(head.hex, layout: layout) { return .skipped }
         return .new
     }
 }

@@ -31,6 +31,8 @@ public struct StatusReport: Codable, Sendable {
     public var behind: Int?
     /// "live is 3 commits behind main (head abc1234, seen 2 min ago by poll)".
     public var sync: String?
+    /// `paths` skipped the head seen last: it changed nothing under them since the live release.
+    public var skipped: SkippedHead?
 
     public init(layout: Layout, branch: String = "main") {
         let records = RecordStore(layout: layout)
@@ -64,6 +66,9 @@ public struct StatusReport: Codable, Sendable {
         headSeen = HeadSeen.read(layout)
         if let headSeen, headSeen.live == current { behind = headSeen.behind }
         sync = headSeen?.line(branch: branch, live: current)
+        if let skip = SkippedHead.read(layout), skip.live == current, headSeen.map({ $0.sha == skip.sha }) ?? true {
+            skipped = skip
+        }
     }
 
     public var text: String {
@@ -83,6 +88,11 @@ public struct StatusReport: Codable, Sendable {
             if let headSeen, headSeen.live == current, headSeen.sha != current {
                 lines += headSeen.pending.map { "           pending: \($0.terminalSafe)" }
             }
+        }
+        if let skipped {
+            lines.append(
+                "skipped: \(skipped.sha.prefix(12)) \(skipped.reason.terminalSafe); not built (deploy --force builds it)"
+            )
         }
         if let last = lastResult {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
@@ -113,7 +123,7 @@ extension HistoryEvent {
     public var text: String {
         let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: time))
         var line =
-            "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 6)) \(sha.map { String($0.prefix(12)) } ?? "-")"
+            "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 7)) \(sha.map { String($0.prefix(12)) } ?? "-")"
         if let previous { line += " (from \(previous.prefix(12)))" }
         if let subject { line += "  \(subject.terminalSafe)" }
         if let seconds { line += "  " + Duration.twoDecimals(seconds) + "s" }

@@ -3,7 +3,8 @@ import Foundation
 /// One line of `history.jsonl`.
 public struct HistoryEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case deploy, rollback, prune }
-    public enum Result: String, Codable, Sendable { case ok, failed }
+    /// `skipped`: a head `paths` did not build (it changed nothing under them).
+    public enum Result: String, Codable, Sendable { case ok, failed, skipped }
 
     public var time: Double
     public var event: Kind

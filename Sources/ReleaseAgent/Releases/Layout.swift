@@ -11,6 +11,8 @@ public struct Layout: Sendable {
     public var shared: String { root + "/shared" }
     public var state: String { root + "/.release-agent" }
     public var cache: String { state + "/repo.git" }
+    /// Bare caches of submodules, one per URL.
+    public var modules: String { state + "/modules" }
     public var lock: String { state + "/lock" }
     public var history: String { state + "/history.jsonl" }
     public var records: String { state + "/releases" }

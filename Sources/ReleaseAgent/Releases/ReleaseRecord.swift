@@ -40,6 +40,8 @@ public struct ReleaseRecord: Codable, Sendable, Equatable {
     public var quarantine: String?
     /// Who signed the commit, when verify-signatures checked it.
     public var signer: String?
+    /// The tree's directory the release was checked out from (`subdir`), nil for the whole tree.
+    public var subdir: String?
 
     public init(sha: String, state: ReleaseState, log: String, createdAt: Double = Date().timeIntervalSince1970) {
         self.sha = sha

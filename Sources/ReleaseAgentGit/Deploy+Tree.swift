@@ -1,0 +1,50 @@
+import Foundation
+import ReleaseAgent
+
+/// The deploy's steps for repositories as they are: `paths` (a head recorded `skipped`) and
+/// `build-cache` (the copy before the build). Submodules are part of the checkout (GitCache).
+extension Deploy {
+    /// `paths`: the head is recorded `skipped` once (history, a line); the same head against
+    /// the same live release again is quiet for poll and webhooks. `deploy` says it each time.
+    func skip(
+        _ target: CommitID, live: String, reason: String, subject: String?, request: DeployRequest,
+        fetchLine: () -> Void
+    ) throws -> DeployResult {
+        let layout = operation.layout
+        let known = SkippedHead.covers(target.hex, layout: layout)
+        if known && request.trigger != "cli" { return .skipped(target.hex, reason: reason) }
+        if request.trigger != "cli" { fetchLine() }
+        operation.output.line("deploy   skipped: \(target.short) \(reason); it stays live (--force builds it)")
+        if !known {
+            SkippedHead(sha: target.hex, live: live, reason: reason).write(layout)
+            var event = HistoryEvent(event: .deploy, result: .skipped, sha: target.hex, previous: live)
+            event.trigger = request.trigger
+            event.reason = reason
+            event.subject = subject
+            try operation.history.append(event)
+        }
+        return .skipped(target.hex, reason: reason)
+    }
+
+    /// build-cache: the listed paths copied from the live release, said in one line (and a line
+    /// for each of the first few entries skipped).
+    func warmBuildCache(into dir: String, previous: String?) throws {
+        let paths = operation.settings.tree.buildCache
+        guard !paths.isEmpty else { return }
+        guard let previous, FileSystem.isDirectory(operation.layout.release(previous)) else {
+            operation.output.line(
+                "build    cache: no live release to copy \(paths.joined(separator: ", ")) from; cold build")
+            return
+        }
+        let start = ContinuousClock.now
+        let copied = try BuildCache(paths: paths).copy(from: operation.layout.release(previous), into: dir)
+        let mib = Double(copied.bytes) / 1_048_576
+        operation.output.line(
+            "build    cache: \(copied.files) file\(copied.files == 1 ? "" : "s") (\(String(format: "%.1f", mib)) MiB) of \(paths.joined(separator: ", ")) from \(previous.prefix(12)) in \((ContinuousClock.now - start).short)"
+        )
+        for line in copied.skipped.prefix(5) { operation.output.line("build    cache: skipped \(line.terminalSafe)") }
+        if copied.skipped.count > 5 {
+            operation.output.line("build    cache: and \(copied.skipped.count - 5) more skipped")
+        }
+    }
+}

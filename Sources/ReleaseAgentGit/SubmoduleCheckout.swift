@@ -1,0 +1,205 @@
+import CLibGit2
+import Foundation
+import ReleaseAgent
+
+/// Submodules written into a release, recursively, through libgit2 on bare caches: libgit2's
+/// own submodule API needs a working tree ("cannot get submodules without a working tree" on
+/// a bare repository), so `.gitmodules` is read at the commit, each URL is checked and made
+/// absolute (`SubmoduleURL`), each submodule has a bare cache of its own under
+/// `.release-agent/modules/`, fetched with the main remote's ssh key and known hosts (its
+/// token only for the main remote's own host: a URL in a commit must not be able to collect
+/// it), and the gitlink's tree is written where the gitlink is.
+struct SubmoduleCheckout {
+    /// Nested deeper than this is a loop or an error in the repository.
+    static let maxDepth = 8
+
+    let rules: SubmoduleRules
+    let credentials: GitCredentials
+    let mainURL: String
+
+    /// One gitlink to write: where, which commit, from which URL.
+    struct Module {
+        /// Inside the release directory.
+        var path: String
+        /// As the operator reads it: the path from the repository's root through each parent.
+        var shown: String
+        var commit: CommitID
+        var url: String
+    }
+
+    /// Writes the gitlinks of `plan` (the tree of `commit` in `repository`, fetched from `url`,
+    /// written at `directory` from the tree's `subdir`), then theirs; returns how many it wrote.
+    @discardableResult
+    func write(
+        _ plan: TreeWriter.Plan, of commit: CommitID, in repository: Repository, url: String, subdir: String?,
+        into directory: String, shownPrefix: String = "", depth: Int = 0
+    ) throws -> Int {
+        guard !plan.submodules.isEmpty else { return 0 }
+        guard rules.enabled else {
+            // As git leaves a submodule it did not initialise: an empty directory.
+            for gitlink in plan.submodules { try makeDirectory(directory + "/" + gitlink.path) }
+            return 0
+        }
+        var written = 0
+        let modules = try resolve(
+            plan.submodules, of: commit, in: repository, url: url, subdir: subdir,
+            shownPrefix: shownPrefix)
+        for module in modules {
+            guard depth < Self.maxDepth else {
+                throw AgentError.failed(
+                    "submodule \(module.shown.terminalSafe) is nested deeper than \(Self.maxDepth) levels (a loop of submodules?); nothing was checked out"
+                )
+            }
+            let cache = try fetched(module)
+            let inner = try TreeWriter.plan(repository: cache.repository, commit: module.commit)
+            let target = directory + "/" + module.path
+            try makeDirectory(target)
+            try TreeWriter.write(
+                inner, repositoryPath: cache.repository.path, into: target, threads: 2, progress: nil)
+            written += 1
+            written += try write(
+                inner, of: module.commit, in: cache.repository, url: module.url, subdir: nil, into: target,
+                shownPrefix: module.shown + "/", depth: depth + 1)
+        }
+        return written
+    }
+
+    /// `verify`: what the submodules of `plan` wrote, read from their caches (nothing is
+    /// fetched), as entries of the release: directories and files under each gitlink's path.
+    func expanded(
+        _ plan: TreeWriter.Plan, of commit: CommitID, in repository: Repository, url: String, subdir: String?,
+        prefix: String = "", depth: Int = 0
+    ) throws -> TreeWriter.Plan {
+        var result = TreeWriter.Plan()
+        guard rules.enabled, !plan.submodules.isEmpty, depth < Self.maxDepth else { return result }
+        for module in try resolve(
+            plan.submodules, of: commit, in: repository, url: url, subdir: subdir, shownPrefix: prefix)
+        {
+            let path = rules.cacheDirectory + "/" + Self.cacheName(module.url)
+            guard FileSystem.exists(path + "/HEAD"), let cache = try? Repository.openOrCreateBare(at: path),
+                (try? cache.commitInfo(module.commit)) != nil
+            else {
+                throw AgentError.failed(
+                    "submodule \(module.shown.terminalSafe): commit \(module.commit.short) is not in its cache \(path); deploy again to fetch it"
+                )
+            }
+            let inner = try TreeWriter.plan(repository: cache, commit: module.commit)
+            let base = prefix + module.path
+            result.directories.append(base)
+            result.directories += inner.directories.map { base + "/" + $0 }
+            result.files += inner.files.map { entry in
+                var entry = entry
+                entry.path = base + "/" + entry.path
+                return entry
+            }
+            let deeper = try expanded(
+                inner, of: module.commit, in: cache, url: module.url, subdir: nil, prefix: base + "/", depth: depth + 1)
+            result.directories += deeper.directories
+            result.files += deeper.files
+        }
+        return result
+    }
+
+    /// Each gitlink with its URL from `.gitmodules` at `commit`, checked; the first that has
+    /// none or a refused one fails the checkout (the commit's fault: it is quarantined).
+    func resolve(
+        _ gitlinks: [TreeWriter.Entry], of commit: CommitID, in repository: Repository, url: String, subdir: String?,
+        shownPrefix: String
+    ) throws -> [Module] {
+        let urls = try GitModules.read(commit, in: repository, scratch: rules.cacheDirectory)
+        return try gitlinks.map { gitlink in
+            let full = subdir.map { $0 + "/" + gitlink.path } ?? gitlink.path
+            let shown = shownPrefix + full
+            guard let raw = urls[full] else {
+                throw AgentError.failed(
+                    "submodule \(shown.terminalSafe) of \(commit.short) has no url in .gitmodules; nothing was checked out; add it to .gitmodules"
+                )
+            }
+            switch SubmoduleURL.resolve(raw, parent: url, allowLocal: rules.allowLocal) {
+            case .success(let resolved):
+                return Module(path: gitlink.path, shown: shown, commit: CommitID(oid: gitlink.oid), url: resolved)
+            case .failure(let refused):
+                throw AgentError.failed(
+                    "submodule \(shown.terminalSafe) url \(raw.terminalSafe) \(refused.reason); nothing was checked out; fix .gitmodules"
+                )
+            }
+        }
+    }
+
+    /// The submodule's cache holding its commit: fetched only when it lacks it (a commit is
+    /// immutable), first every branch and tag, then the commit itself where the server allows.
+    private func fetched(_ module: Module) throws -> GitCache {
+        let path = rules.cacheDirectory + "/" + Self.cacheName(module.url)
+        var credentials = credentials
+        if RemoteURL.endpoint(module.url)?.host != RemoteURL.endpoint(mainURL)?.host { credentials.tokenFile = nil }
+        let what = "submodule \(module.shown.terminalSafe) (\(module.url.terminalSafe))"
+        let cache: GitCache
+        do {
+            try FileSystem.makeDirectory(rules.cacheDirectory, mode: 0o700)
+            cache = try GitCache(path: path, remoteURL: module.url, credentials: credentials)
+            cache.urlOrigin = "the url of \(module.shown.terminalSafe) in .gitmodules"
+            if cache.info(module.commit) != nil { return cache }
+            try cache.fetchAll()
+            if cache.info(module.commit) == nil { try? cache.fetch(commit: module.commit) }
+        } catch let error as AgentError {
+            throw AgentError.environment("\(what) cannot be fetched: \(error.message)")
+        } catch let error as GitError {
+            throw AgentError.environment("\(what) cannot be fetched: \(error.message); check the url and the network")
+        }
+        guard cache.info(module.commit) != nil else {
+            throw AgentError.failed(
+                "\(what): commit \(module.commit.short) is on no branch or tag there; push it, or point the submodule at a pushed commit"
+            )
+        }
+        return cache
+    }
+
+    /// `deploy --dry-run`: the submodules of `id` at the top level, each with its URL and
+    /// whether its cache has the commit already (nested ones are known only once fetched).
+    func describe(_ id: CommitID, in repository: Repository, subdir: String?) throws -> [String] {
+        let plan = try TreeWriter.plan(repository: repository, commit: id, subdir: subdir)
+        guard !plan.submodules.isEmpty else { return [] }
+        guard rules.enabled else { return plan.submodules.map { "\($0.path) left empty (submodules off)" } }
+        return try resolve(plan.submodules, of: id, in: repository, url: mainURL, subdir: subdir, shownPrefix: "")
+            .map { module in
+                let path = rules.cacheDirectory + "/" + Self.cacheName(module.url)
+                let cached = (try? Repository.openOrCreateBare(at: path)).flatMap { try? $0.commitInfo(module.commit) }
+                let state = FileSystem.exists(path + "/HEAD") && cached != nil ? "cached" : "to fetch"
+                return
+                    "\(module.shown.terminalSafe) at \(module.commit.short) from \(module.url.terminalSafe) (\(state))"
+            }
+    }
+
+    /// `<last part of the url>-<16 hex digits of its hash>.git`: one cache per URL, readable.
+    static func cacheName(_ url: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in url.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let last = url.split(whereSeparator: { $0 == "/" || $0 == ":" }).last.map(String.init) ?? "module"
+        let stem = String(last.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(40))
+        let hex = String(hash, radix: 16)
+        return (stem.isEmpty ? "module" : stem) + "-" + String(repeating: "0", count: 16 - hex.count) + hex + ".git"
+    }
+
+    private func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw AgentError.environment("cannot create \(path): \(FileSystem.errnoText()); check free space")
+        }
+    }
+}
+
+/// What a deploy does with gitlinks: `submodules`, `submodules-allow-local`, and where the
+/// submodules' caches live.
+public struct SubmoduleRules: Sendable {
+    public var enabled: Bool
+    public var allowLocal: Bool
+    public var cacheDirectory: String
+
+    public init(settings: Settings) {
+        enabled = settings.tree.submodules
+        allowLocal = settings.tree.submodulesAllowLocal
+        cacheDirectory = settings.layout.modules
+    }
+}
