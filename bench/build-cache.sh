@@ -65,10 +65,13 @@ for (( r = 0; r < runs; r++ )); do
   build_seconds "$root" "$(git -C "$repo" rev-parse HEAD)" >> "$work/warm"
   sed -n 's/.*build    cache: .* in \([0-9.]*\)\(m\?s\)$/\1 \2/p' "$work/log" |
     awk '{ print ($2 == "ms" ? $1 / 1000 : $1) }' >> "$work/copy"
+  sed -n 's/.*build    cache: \([0-9]* files* ([0-9.]* MiB)\).*/\1/p' "$work/log" > "$work/size"
   grep -q "cache: " "$work/log" || { cat "$work/log" >&2; exit 1; }
   rm -rf "$root"
 done
-cold=$(median < "$work/cold"); warm=$(median < "$work/warm"); copy=$(median < "$work/copy")
+two() { awk '{ printf "%.2f", $1 }'; }
+cold=$(median < "$work/cold" | two); warm=$(median < "$work/warm" | two); copy=$(median < "$work/copy" | two)
+size=$(cat "$work/size")
 files=$(find "$work/wheels" -name '*.whl' | wc -l)
 section=$work/section
 {
@@ -83,9 +86,11 @@ section=$work/section
   echo "|---|---|"
   echo "| cold (no live release) | $cold |"
   echo "| warm, \`build-cache = [\".venv\"]\` | $warm |"
-  echo "| of which the copy of \`.venv\` | $copy |"
+  echo "| of which the copy of \`.venv\` ($size) | $copy |"
   echo
-  echo "Warm is $(ratio "$warm" "$cold") of cold."
+  echo "Warm is $(ratio "$warm" "$cold") of cold. What stays of the warm build is \`python3 -m venv\`"
+  echo "running ensurepip again and pip finding every requirement satisfied; the copy is a"
+  echo "small part of it. The agent was a debug build when RELEASE_AGENT_BIN names one."
 } > "$section"
 cat "$section"
 write_section build-cache "$section"
