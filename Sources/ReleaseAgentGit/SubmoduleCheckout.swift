@@ -163,8 +163,12 @@ struct SubmoduleCheckout {
         return try resolve(plan.submodules, of: id, in: repository, url: mainURL, subdir: subdir, shownPrefix: "")
             .map { module in
                 let path = rules.cacheDirectory + "/" + Self.cacheName(module.url)
-                let cached = (try? Repository.openOrCreateBare(at: path)).flatMap { try? $0.commitInfo(module.commit) }
-                let state = FileSystem.exists(path + "/HEAD") && cached != nil ? "cached" : "to fetch"
+                // Only an existing cache is opened: a dry run creates nothing.
+                let exists = FileSystem.exists(path + "/HEAD")
+                let cached =
+                    exists
+                    ? (try? Repository.openOrCreateBare(at: path)).flatMap { try? $0.commitInfo(module.commit) } : nil
+                let state = cached != nil ? "cached" : "to fetch"
                 return
                     "\(module.shown.terminalSafe) at \(module.commit.short) from \(module.url.terminalSafe) (\(state))"
             }

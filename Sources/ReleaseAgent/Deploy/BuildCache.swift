@@ -136,7 +136,7 @@ package struct BuildCache {
         ) throws {
             let inner = depth == 0 ? [] : relative + [name]
             let from = openat(source, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard from >= 0 else { throw failure("open", shown) }
+            guard from >= 0 else { return unreadable(shown, &summary) }
             defer { close(from) }
             let created = mkdirat(target, name, 0o700) == 0
             if !created && errno != EEXIST { throw failure("create", shown) }
@@ -163,7 +163,7 @@ package struct BuildCache {
             _ name: String, _ st: stat, shown: String, from source: Int32, to target: Int32, summary: inout Summary
         ) throws {
             let from = openat(source, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-            guard from >= 0 else { throw failure("read", shown) }
+            guard from >= 0 else { return unreadable(shown, &summary) }
             defer { close(from) }
             let to = openat(target, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if to < 0 && errno == EEXIST { return }  // the checkout's own file wins
@@ -214,7 +214,7 @@ package struct BuildCache {
         ) throws {
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = readlinkat(source, name, &buffer, buffer.count - 1)
-            guard n >= 0 else { throw failure("read the link", shown) }
+            guard n >= 0 else { return unreadable(shown, &summary) }
             let destination = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
             guard Self.staysInside(destination, from: relative) else {
                 summary.skipped.append(
@@ -252,6 +252,13 @@ package struct BuildCache {
             return names
         }
 
+        /// What the live release has but the agent cannot read (a build left it mode 000): the
+        /// cache is an optimisation, so that entry is skipped with a line, the deploy goes on.
+        private func unreadable(_ shown: String, _ summary: inout Summary) {
+            summary.skipped.append("\(shown): cannot be read (\(FileSystem.errnoText())), not copied")
+        }
+
+        /// Writing the new release failed (no space, no rights): the build cannot start warm as asked.
         private func failure(_ verb: String, _ shown: String) -> AgentError {
             AgentError.environment(
                 "build-cache: cannot \(verb) \(shown): \(FileSystem.errnoText()); \(FileSystem.remedy(for: errno, path: shown))"
