@@ -70,6 +70,25 @@ struct SubmoduleTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: current + "/lib/sub").isEmpty)
     }
 
+    @Test("with subdir: a submodule inside it is checked out, one outside it is not fetched")
+    func insideSubdir() throws {
+        let scratch = Scratch()
+        let lib = try GitFixture(at: scratch.sub("lib"))
+        let libSHA = try lib.commit("l1", files: ["l.txt": "l1"])
+        let mono = try GitFixture(at: scratch.sub("mono"))
+        try mono.commit("one", files: ["services/api/a.txt": "api", "services/web/w.txt": "web"])
+        try Self.addGitlink(mono, path: "services/api/vendor/lib", url: "../lib", commit: libSHA)
+        let both = try Self.addGitlink(
+            mono, path: "services/web/vendor/far", url: "https://127.0.0.1:9/far.git", commit: libSHA)
+        let agent = try Agent(root: scratch.sub("root"), repo: mono.path)
+        let result = try agent.run("deploy", ["--subdir", "services/api"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(agent.currentSHA == both)
+        #expect(Self.read(agent.root + "/current/vendor/lib/l.txt") == "l1")
+        #expect(result.stderr.contains("with 1 submodule"), "\(result.stderr)")
+        #expect(try agent.run("verify", ["--subdir", "services/api"]).status == 0)
+    }
+
     @Test("a refused URL and an unreachable one fail the checkout in one line naming path and URL; current untouched")
     func refusedAndUnreachable() throws {
         let scratch = Scratch()
