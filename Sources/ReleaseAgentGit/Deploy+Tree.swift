@@ -26,25 +26,49 @@ extension Deploy {
         return .skipped(target.hex, reason: reason)
     }
 
-    /// build-cache: the listed paths copied from the live release, said in one line (and a line
-    /// for each of the first few entries skipped).
-    func warmBuildCache(into dir: String, previous: String?) throws {
+    /// build-cache: the listed paths copied from the live release, less what its commit
+    /// tracks (a file a later commit deleted must not come back through the cache), said in one
+    /// line; every entry skipped goes to the release's log, the first few to the output too.
+    func warmBuildCache(into dir: String, sha: String, previous: String?, cache: GitCache) throws {
         let paths = operation.settings.tree.buildCache
         guard !paths.isEmpty else { return }
-        guard let previous, FileSystem.isDirectory(operation.layout.release(previous)) else {
+        let layout = operation.layout
+        guard let previous, let liveID = CommitID(hex: previous), FileSystem.isDirectory(layout.release(previous))
+        else {
             operation.output.line(
                 "build    cache: no live release to copy \(paths.joined(separator: ", ")) from; cold build")
             return
         }
+        let tracked: Set<String>
+        do {
+            let plan = try ReleaseTree.plan(
+                liveID, layout: layout, repository: cache.repository, fallbackSubdir: operation.settings.tree.subdir)
+            tracked = Set(plan.files.map(\.path))
+        } catch let error as AgentError {
+            operation.output.line("build    cache: cold build: the live release's files are unknown (\(error.message))")
+            return
+        }
         let start = ContinuousClock.now
-        let copied = try BuildCache(paths: paths).copy(from: operation.layout.release(previous), into: dir)
+        let copied = try BuildCache(paths: paths, tracked: tracked).copy(from: layout.release(previous), into: dir)
         let mib = Double(copied.bytes) / 1_048_576
         operation.output.line(
             "build    cache: \(copied.files) file\(copied.files == 1 ? "" : "s") (\(String(format: "%.1f", mib)) MiB) of \(paths.joined(separator: ", ")) from \(previous.prefix(12)) in \((ContinuousClock.now - start).short)"
         )
         for line in copied.skipped.prefix(5) { operation.output.line("build    cache: skipped \(line.terminalSafe)") }
         if copied.skipped.count > 5 {
-            operation.output.line("build    cache: and \(copied.skipped.count - 5) more skipped")
+            operation.output.line(
+                "build    cache: and \(copied.skipped.count - 5) more skipped (listed in \(layout.log(sha)))")
         }
+        let logged = copied.skipped.prefix(1000).map { "build-cache: skipped \($0.terminalSafe)\n" }.joined()
+        if !logged.isEmpty, let log = FileHandle(forWritingAtPath: layout.log(sha)) ?? create(layout.log(sha)) {
+            log.seekToEndOfFile()
+            log.write(Data(logged.utf8))
+            try? log.close()
+        }
+    }
+
+    private func create(_ path: String) -> FileHandle? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        return fd < 0 ? nil : FileHandle(fileDescriptor: fd, closeOnDealloc: true)
     }
 }

@@ -431,10 +431,13 @@ public struct Deploy {
                     submodules: SubmoduleRules(settings: operation.settings),
                     into: dir,
                     progress: operation.output.progress("checkout"))
+                // Which cache each submodule came from: verify and build-cache read them by it.
+                try records.update(id.hex) { $0.submodules = submodules }
                 let links = SharedLinks(layout: layout)
                 try links.writeRevision(id.hex, into: dir)
                 try links.link(operation.settings.shared, into: dir)
-                let with = submodules == 0 ? "" : ", with \(submodules) submodule\(submodules == 1 ? "" : "s")"
+                let count = submodules?.count ?? 0
+                let with = count == 0 ? "" : ", with \(count) submodule\(count == 1 ? "" : "s")"
                 return (ContinuousClock.now - start, "\(id.short) into releases/\(id.hex)\(with)")
             }
             func check(_ outcome: ProcessOutcome, hook: Bool = false) throws {
@@ -450,7 +453,7 @@ public struct Deploy {
             let build = try timed("build") { () throws -> (Duration, String) in
                 let start = ContinuousClock.now
                 defer { FileSystem.syncDirectory(dir) }
-                try warmBuildCache(into: dir, previous: previous)
+                try warmBuildCache(into: dir, sha: id.hex, previous: previous, cache: cache)
                 if let command = operation.settings.build {
                     let env = StepRunner.environment(
                         event: "build", sha: id.hex, layout: layout, branch: operation.settings.branch,

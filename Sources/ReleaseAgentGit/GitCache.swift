@@ -137,13 +137,13 @@ public final class GitCache {
     /// committed bytes, as `git archive` gives them: `.gitattributes` filters (eol, ident,
     /// LFS smudge) are not applied; a checkout out of a bare cache never applied them either.
     /// With `subdir`, only that directory of the tree is written, at the top of `directory`.
-    /// Submodules follow `submodules` (nil: a commit with any is refused); returns how many
-    /// submodules were written.
+    /// Submodules follow `submodules` (nil: a commit with any is refused); returns the
+    /// submodules written (path in the release -> URL), nil when submodules are off.
     @discardableResult
     public func checkout(
         _ id: CommitID, subdir: String? = nil, submodules: SubmoduleRules? = nil, into directory: String,
         progress: ProgressReporter?
-    ) throws -> Int {
+    ) throws -> [String: String]? {
         do {
             let plan = try TreeWriter.plan(repository: repository, commit: id, subdir: subdir)
             if !plan.submodules.isEmpty && submodules == nil {
@@ -154,9 +154,10 @@ public final class GitCache {
             let threads = min(8, max(2, ProcessInfo.processInfo.activeProcessorCount))
             try TreeWriter.write(
                 plan, repositoryPath: repository.path, into: directory, threads: threads, progress: progress)
-            guard let submodules else { return 0 }
-            return try SubmoduleCheckout(rules: submodules, credentials: credentials, mainURL: remoteURL).write(
+            guard let submodules else { return [:] }
+            let written = try SubmoduleCheckout(rules: submodules, credentials: credentials, mainURL: remoteURL).write(
                 plan, of: id, in: repository, url: remoteURL, subdir: subdir, into: directory)
+            return submodules.enabled ? written : nil
         } catch let error as GitError {
             throw AgentError.environment(
                 "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")

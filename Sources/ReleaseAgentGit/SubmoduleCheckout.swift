@@ -27,20 +27,32 @@ struct SubmoduleCheckout {
         var url: String
     }
 
+    /// At most this many submodules in one checkout, nested ones counted: a small repository
+    /// can fan out into tens of thousands (8 levels of 4 are 87,380).
+    static let maxCount = 1000
+
+    /// Counts the submodules written across the recursion.
+    final class Budget {
+        var used = 0
+    }
+
     /// Writes the gitlinks of `plan` (the tree of `commit` in `repository`, fetched from `url`,
-    /// written at `directory` from the tree's `subdir`), then theirs; returns how many it wrote.
+    /// written at `directory` from the tree's `subdir`), then theirs. Returns each written
+    /// submodule's path in the release (`releasePrefix` + its path) with the URL it came from,
+    /// for the release's record (verify and build-cache read the caches by it).
     @discardableResult
     func write(
         _ plan: TreeWriter.Plan, of commit: CommitID, in repository: Repository, url: String, subdir: String?,
-        into directory: String, shownPrefix: String = "", depth: Int = 0
-    ) throws -> Int {
-        guard !plan.submodules.isEmpty else { return 0 }
+        into directory: String, shownPrefix: String = "", releasePrefix: String = "", depth: Int = 0,
+        budget: Budget = Budget()
+    ) throws -> [String: String] {
+        guard !plan.submodules.isEmpty else { return [:] }
         guard rules.enabled else {
             // As git leaves a submodule it did not initialise: an empty directory.
             for gitlink in plan.submodules { try makeDirectory(directory + "/" + gitlink.path) }
-            return 0
+            return [:]
         }
-        var written = 0
+        var written: [String: String] = [:]
         let modules = try resolve(
             plan.submodules, of: commit, in: repository, url: url, subdir: subdir,
             shownPrefix: shownPrefix)
@@ -50,41 +62,56 @@ struct SubmoduleCheckout {
                     "submodule \(module.shown.terminalSafe) is nested deeper than \(Self.maxDepth) levels (a loop of submodules?); nothing was checked out"
                 )
             }
+            budget.used += 1
+            guard budget.used <= Self.maxCount else {
+                throw AgentError.failed(
+                    "\(commit.short) brings more than \(Self.maxCount) submodules, nested ones counted (at \(module.shown.terminalSafe)); nothing was checked out; flatten the submodules or set submodules = false"
+                )
+            }
             let cache = try fetched(module)
-            let inner = try TreeWriter.plan(repository: cache.repository, commit: module.commit)
+            let inner: TreeWriter.Plan
+            do {
+                inner = try TreeWriter.plan(repository: cache.repository, commit: module.commit)
+            } catch let error as AgentError {
+                throw AgentError.failed(
+                    "submodule \(module.shown.terminalSafe) (\(module.url.terminalSafe)): \(error.message)")
+            }
             let target = directory + "/" + module.path
             try makeDirectory(target)
             try TreeWriter.write(
                 inner, repositoryPath: cache.repository.path, into: target, threads: 2, progress: nil)
-            written += 1
-            written += try write(
-                inner, of: module.commit, in: cache.repository, url: module.url, subdir: nil, into: target,
-                shownPrefix: module.shown + "/", depth: depth + 1)
+            let inRelease = releasePrefix + module.path
+            written[inRelease] = module.url
+            written.merge(
+                try write(
+                    inner, of: module.commit, in: cache.repository, url: module.url, subdir: nil, into: target,
+                    shownPrefix: module.shown + "/", releasePrefix: inRelease + "/", depth: depth + 1, budget: budget)
+            ) { first, _ in first }
         }
         return written
     }
 
-    /// `verify`: what the submodules of `plan` wrote, read from their caches (nothing is
-    /// fetched), as entries of the release: directories and files under each gitlink's path.
-    func expanded(
-        _ plan: TreeWriter.Plan, of commit: CommitID, in repository: Repository, url: String, subdir: String?,
-        prefix: String = "", depth: Int = 0
+    /// What the submodules of `plan` wrote, read from their caches by the URLs the release's
+    /// record keeps (`recorded`: path in the release -> URL; nothing is fetched), as entries of
+    /// the release: directories and files under each gitlink's path.
+    static func expanded(
+        _ plan: TreeWriter.Plan, recorded: [String: String], cacheDirectory: String, prefix: String = "",
+        depth: Int = 0
     ) throws -> TreeWriter.Plan {
         var result = TreeWriter.Plan()
-        guard rules.enabled, !plan.submodules.isEmpty, depth < Self.maxDepth else { return result }
-        for module in try resolve(
-            plan.submodules, of: commit, in: repository, url: url, subdir: subdir, shownPrefix: prefix)
-        {
-            let path = rules.cacheDirectory + "/" + Self.cacheName(module.url)
-            guard FileSystem.exists(path + "/HEAD"), let cache = try? Repository.openOrCreateBare(at: path),
-                (try? cache.commitInfo(module.commit)) != nil
+        guard depth < maxDepth else { return result }
+        for gitlink in plan.submodules {
+            let base = prefix + gitlink.path
+            let commit = CommitID(oid: gitlink.oid)
+            let path = recorded[base].map { cacheDirectory + "/" + cacheName($0) }
+            guard let path, FileSystem.exists(path + "/HEAD"), let cache = try? Repository.openOrCreateBare(at: path),
+                (try? cache.commitInfo(commit)) != nil
             else {
                 throw AgentError.failed(
-                    "submodule \(module.shown.terminalSafe): commit \(module.commit.short) is not in its cache \(path); deploy again to fetch it"
+                    "submodule \(base.terminalSafe): commit \(commit.short) is not in its cache under \(cacheDirectory); run deploy --force to write the release again"
                 )
             }
-            let inner = try TreeWriter.plan(repository: cache, commit: module.commit)
-            let base = prefix + module.path
+            let inner = try TreeWriter.plan(repository: cache, commit: commit)
             result.directories.append(base)
             result.directories += inner.directories.map { base + "/" + $0 }
             result.files += inner.files.map { entry in
@@ -93,7 +120,7 @@ struct SubmoduleCheckout {
                 return entry
             }
             let deeper = try expanded(
-                inner, of: module.commit, in: cache, url: module.url, subdir: nil, prefix: base + "/", depth: depth + 1)
+                inner, recorded: recorded, cacheDirectory: cacheDirectory, prefix: base + "/", depth: depth + 1)
             result.directories += deeper.directories
             result.files += deeper.files
         }

@@ -102,7 +102,7 @@ struct TreeWriter {
                 try GitError.check(found, "read \(path) in \(id.short)")
             }
             throw AgentError.failed(
-                "\(id.short) has no directory \(path.terminalSafe) (subdir): nothing was checked out; fix subdir or the commit"
+                "\(id.short) has no directory \(path.terminalSafe) (subdir): nothing was checked out and the commit is quarantined; fix the commit, or fix subdir and run deploy --force"
             )
         }
         var sub: OpaquePointer?

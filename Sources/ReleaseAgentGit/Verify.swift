@@ -30,16 +30,11 @@ public struct Verify {
     let layout: Layout
     let shared: [String]
     let fallbackSubdir: String?
-    let submodules: SubmoduleRules?
-    /// The main remote, normalised as the deploy had it (relative submodule URLs hang off it).
-    let mainURL: String?
 
     public init(settings: Settings) {
         layout = settings.layout
         shared = settings.shared
         fallbackSubdir = settings.tree.subdir
-        submodules = SubmoduleRules(settings: settings)
-        mainURL = settings.repo.flatMap { try? RemoteURL.normalize($0) }
     }
 
     public func run() throws -> DriftReport {
@@ -54,19 +49,7 @@ public struct Verify {
             throw AgentError.failed("the cache \(layout.cache) is missing; deploy once to fetch it")
         }
         let repository = try Repository.openOrCreateBare(at: layout.cache)
-        var plan: TreeWriter.Plan
-        // The directory the release was made from, as its record says (subdir may have changed since).
-        let subdir = RecordStore(layout: layout).read(sha).map(\.subdir) ?? fallbackSubdir
-        do { plan = try TreeWriter.plan(repository: repository, commit: id, subdir: subdir) } catch is GitError {
-            throw AgentError.failed(
-                "\(sha.prefix(12)) is not in the cache \(layout.cache); deploy it again to fetch it")
-        }
-        if let submodules, let url = mainURL, !plan.submodules.isEmpty {
-            let checkout = SubmoduleCheckout(rules: submodules, credentials: GitCredentials(), mainURL: url)
-            let more = try checkout.expanded(plan, of: id, in: repository, url: url, subdir: subdir)
-            plan.directories += more.directories
-            plan.files += more.files
-        }
+        let plan = try ReleaseTree.plan(id, layout: layout, repository: repository, fallbackSubdir: fallbackSubdir)
         var report = DriftReport(sha: sha)
         func isOwn(_ path: String) -> Bool {
             path == "REVISION" || shared.contains { path == $0 || path.hasPrefix($0 + "/") }

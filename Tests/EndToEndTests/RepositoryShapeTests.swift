@@ -62,6 +62,32 @@ struct RepositoryShapeTests {
         #expect(!(try agent.run("status").stdout.contains("skipped:")))
     }
 
+    @Test("paths: a rollback from a release quarantines the head skipped against it, so poll does not undo it")
+    func pathsRollback() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let settings = ["--paths", "api"]
+        let good = try repo.commit("good", files: ["api/a": "1", "docs/d": "1"])
+        #expect(try agent.run("poll", settings).status == 0)
+        let bad = try repo.commit("bad api", files: ["api/a": "2"])
+        #expect(try agent.run("poll", settings).status == 0)
+        #expect(agent.currentSHA == bad)
+        let docs = try repo.commit("docs", files: ["docs/d": "2"])
+        #expect(try agent.run("poll", settings).stderr.contains("skipped: \(docs.prefix(12))"))
+        let back = try agent.run("rollback", settings)
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(agent.currentSHA == good)
+        let poll = try agent.run("poll", settings)
+        #expect(poll.status == 0, "\(poll.stderr)")
+        #expect(agent.currentSHA == good, "poll brought the rolled-back change back through the skipped head")
+        #expect(try agent.run("status").stdout.contains("\(docs.prefix(12))  [quarantined: rolled back from"))
+        // A newer commit deploys as usual.
+        let fixed = try repo.commit("fix api", files: ["api/a": "3"])
+        #expect(try agent.run("poll", settings).status == 0)
+        #expect(agent.currentSHA == fixed)
+    }
+
     @Test("subdir: only that directory is written and is the release; verify reads it; a commit without it fails")
     func subdir() throws {
         let scratch = Scratch()
@@ -151,6 +177,18 @@ struct RepositoryShapeTests {
         #expect(agent.currentSHA == c)
         #expect(third.stderr.contains("skipped deps/cache: deps in the new release is a symlink"), "\(third.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: escape).isEmpty)
+
+        // A file the live commit tracks is never brought back by the cache once a commit deletes it.
+        let tracked = try repo.commit("tracked", files: ["node_modules/tracked.js": "t"])
+        #expect(try agent.run("deploy", settings).status == 0)
+        #expect(agent.currentSHA == tracked)
+        try repo.git("rm", "-q", "node_modules/tracked.js")
+        let deleted = try repo.commit("delete tracked")
+        let fourth = try agent.run("deploy", settings)
+        #expect(fourth.status == 0, "\(fourth.stderr)")
+        #expect(agent.currentSHA == deleted)
+        #expect(!FileManager.default.fileExists(atPath: agent.root + "/current/node_modules/tracked.js"))
+        #expect(try String(contentsOfFile: agent.root + "/current/WARMTH", encoding: .utf8) == "warm\n")
 
         // Overlapping with shared, or with itself: refused up front.
         for (flags, word) in [

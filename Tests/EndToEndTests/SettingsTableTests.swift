@@ -11,7 +11,7 @@ struct SettingsTableTests {
     static let bad: [(String, [String])] = [
         ("repo", ["ftp://example.invalid/x"]), ("branch", ["main:x", "feat~1"]), ("keep-releases", ["0", "many"]),
         ("build-timeout", ["1e17s", "-1s"]), ("shared", ["../etc", "a,a/b"]),
-        ("paths", ["/services/api", "services/../etc"]), ("subdir", ["..", "/srv", "a//b"]),
+        ("paths", ["/services/api", "services/../etc", "api/*"]), ("subdir", ["..", "/srv", "a//b"]),
         ("build-cache", ["../node_modules", "vendor,vendor/x"]), ("submodules", ["maybe"]),
         ("submodules-allow-local", ["sometimes"]),
         ("health-url", ["ftp://127.0.0.1/", "http://127.0.0.1:{port}/"]),

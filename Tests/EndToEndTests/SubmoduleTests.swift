@@ -49,6 +49,12 @@ struct SubmoduleTests {
         let verify = try agent.run("verify", ["--added"])
         #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
         #expect(verify.stdout.contains("0 added"), "\(verify.stdout)")
+        // verify finds the submodules' caches by the release's record, without the repo setting.
+        try "changed".write(toFile: current + "/lib/sub/deps/nested/n.txt", atomically: false, encoding: .utf8)
+        let bare = try ShellCommand.run([try Agent.locateBinary(), "verify", "--root", agent.root])
+        #expect(bare.status == 1, "\(bare.stdout)\(bare.stderr)")
+        #expect(bare.stdout.contains("modified lib/sub/deps/nested/n.txt"), "\(bare.stdout)")
+        try "n1".write(toFile: current + "/lib/sub/deps/nested/n.txt", atomically: false, encoding: .utf8)
 
         // The pointer moved: the new commit of sub is fetched and written.
         try sub.commit("s2", files: ["s.txt": "s2"])

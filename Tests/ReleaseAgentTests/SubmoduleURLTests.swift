@@ -27,7 +27,14 @@ struct SubmoduleURLTests {
         #expect(resolved("https://git.example/lib.git", "/srv/app") == "https://git.example/lib.git")
         #expect(resolved("ssh://git@host/lib.git", "/srv/app") == "ssh://git@host/lib.git")
         #expect(resolved("git@host:org/lib.git", "/srv/app") == "git@host:org/lib.git")
-        for raw in ["file:///srv/lib", "/srv/lib", "http://host/lib.git", "git://host/lib.git", "ext::sh -c id"] {
+        #expect(resolved("github.com:org/lib.git", "/srv/app") == "github.com:org/lib.git")
+        #expect(resolved("git@[::1]:lib.git", "/srv/app") == "git@[::1]:lib.git")
+        #expect(resolved("../lib.git", "host:org/app.git") == "host:org/lib.git")
+        #expect(resolved("../lib.git", "host:app.git") == "host:lib.git")
+        for raw in [
+            "file:///srv/lib", "/srv/lib", "http://host/lib.git", "git://host/lib.git", "ext::sh -c id", "fd::3",
+            "dir/x:y", ":x", "-oProxyCommand=x:y",
+        ] {
             #expect(resolved(raw, "/srv/app") == nil, "\(raw)")
         }
         #expect(resolved("file:///srv/lib", "/srv/app", allowLocal: true) == "/srv/lib")

@@ -26,6 +26,11 @@ public struct TreeSettings: Sendable, Equatable {
     static func read(_ reader: SettingReader, shared: [String]) throws -> TreeSettings {
         var settings = TreeSettings()
         settings.paths = try reader.relativePaths("paths", what: "a path of the repository")
+        for path in settings.paths where path.contains(where: { "*?[".contains($0) }) {
+            throw AgentError.usage(
+                "paths '\(path.terminalSafe)' (\(reader.origin("paths"))) is a pattern; paths are prefixes of whole path components, so write the directory (services/api, not services/api/*)"
+            )
+        }
         if let text = try reader.string("subdir") {
             let subdir = try reader.relativePaths("subdir", items: [text], what: "a directory of the repository")
             settings.subdir = subdir.first

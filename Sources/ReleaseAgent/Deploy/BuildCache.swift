@@ -20,8 +20,14 @@ package struct BuildCache {
     static let maxDepth = 128
 
     let paths: [String]
+    /// Files and symlinks (paths in the release) the live release's commit has: the new
+    /// checkout is their authority, so the cache never brings one back that a commit deleted.
+    let tracked: Set<String>
 
-    package init(paths: [String]) { self.paths = paths }
+    package init(paths: [String], tracked: Set<String> = []) {
+        self.paths = paths
+        self.tracked = tracked
+    }
 
     /// Copies each path from `live` into `release` (both release directories).
     package func copy(from live: String, into release: String) throws -> Summary {
@@ -70,7 +76,7 @@ package struct BuildCache {
             target.close()
             target = next
         }
-        let walk = Walk(root: path)
+        let walk = Walk(root: path, tracked: tracked)
         try walk.entry(name, shown: path, relative: [], from: source.fd, to: target.fd, depth: 0, summary: &summary)
     }
 
@@ -103,6 +109,7 @@ package struct BuildCache {
     private struct Walk {
         /// The cached path, as the setting gives it (for lines and errors).
         let root: String
+        let tracked: Set<String>
 
         /// `name` in `source`, shown as `shown`; `relative` is its directory's path inside the
         /// cached path (empty for the cached path itself and its entries).
@@ -112,6 +119,8 @@ package struct BuildCache {
         ) throws {
             var st = stat()
             guard fstatat(source, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { return }
+            // Tracked by the live commit: the new checkout has it, or deleted it on purpose.
+            if st.st_mode & S_IFMT != S_IFDIR && tracked.contains(shown) { return }
             switch st.st_mode & S_IFMT {
             case S_IFDIR:
                 guard depth < BuildCache.maxDepth else {

@@ -43,6 +43,15 @@ public struct Rollback {
             if let current, operation.records.read(current) != nil {
                 // poll and webhooks must not undo the operator's rollback by redeploying it.
                 try operation.records.move(current, to: .retired) { $0.quarantine = "rolled back from" }
+                // A head `paths` skipped against the release left behind carries its changes:
+                // redeploying it would undo the rollback as surely as redeploying that release.
+                if let skipped = SkippedHead.read(operation.layout), skipped.live == current,
+                    operation.records.read(skipped.sha) == nil
+                {
+                    try QuarantineBook(layout: operation.layout).remember([
+                        (skipped.sha, "rolled back from (skipped by paths against \(current.prefix(12)))")
+                    ])
+                }
             }
             Hooks(operation: operation).runLogged(.postDeploy, sha: sha, previous: current)
             var event = HistoryEvent(event: .rollback, result: .ok, sha: sha, previous: current)

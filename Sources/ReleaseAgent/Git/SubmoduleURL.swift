@@ -20,20 +20,46 @@ public enum SubmoduleURL {
             return .success(url)
         }
         if raw.hasPrefix("https://") || raw.hasPrefix("ssh://") { return .success(raw) }
-        if RemoteURL.isSCPLike(raw) && !raw.contains("::") { return .success(raw) }
+        if scpHostEnd(raw) != nil { return .success(raw) }
         if allowLocal {
             if raw.hasPrefix("file://") { return .success(String(raw.dropFirst(7))) }
             if raw.hasPrefix("/") { return .success(raw) }
         }
         return .failure(
             Refused(
-                "is not https://, ssh://, scp form or relative\(allowLocal ? "" : " (a local path or file:// needs submodules-allow-local)")"
+                "is not https://, ssh://, scp form or relative\(allowLocal ? "" : " (a local path or file:// needs submodules-allow-local, then deploy --force: the commit is quarantined)")"
             ))
     }
 
     public struct Refused: Error, Equatable, Sendable {
         public let reason: String
         init(_ reason: String) { self.reason = reason }
+    }
+
+    /// git's scp form, `[user@]host:path` (`host` may be `[v6 address]`): the index of the
+    /// colon that ends the host, or nil. The host holds no `/` and is not empty, so neither a
+    /// path nor `ext::...` (an empty host after `ext:`) is taken for one.
+    static func scpHostEnd(_ text: String) -> String.Index? {
+        guard !text.contains("://") else { return nil }
+        var start = text.startIndex
+        if let at = text.firstIndex(of: "@"), !text[..<at].contains("/"), !text[..<at].contains(":") {
+            start = text.index(after: at)
+        }
+        let rest = text[start...]
+        let colon: String.Index?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { return nil }
+            let after = rest.index(after: close)
+            colon = after < rest.endIndex && rest[after] == ":" ? after : nil
+        } else {
+            colon = rest.firstIndex(of: ":")
+        }
+        guard let colon, colon > rest.startIndex, !rest[..<colon].contains("/"),
+            !rest[..<colon].hasPrefix("-")
+        else { return nil }
+        let after = rest.index(after: colon)
+        guard after < rest.endIndex, rest[after] != ":" else { return nil }
+        return colon
     }
 
     /// git's rule: each leading `../` drops one component of the parent's path, `./` none, and
@@ -46,7 +72,7 @@ public enum SubmoduleURL {
             let hostEnd = afterScheme.firstIndex(of: "/") ?? afterScheme.endIndex
             head = String(parent[..<hostEnd])
             path = String(parent[hostEnd...])
-        } else if RemoteURL.isSCPLike(parent), let colon = parent.firstIndex(of: ":") {
+        } else if let colon = scpHostEnd(parent) {
             head = String(parent[...colon])
             path = String(parent[parent.index(after: colon)...])
         }

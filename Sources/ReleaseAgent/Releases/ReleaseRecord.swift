@@ -42,6 +42,9 @@ public struct ReleaseRecord: Codable, Sendable, Equatable {
     public var signer: String?
     /// The tree's directory the release was checked out from (`subdir`), nil for the whole tree.
     public var subdir: String?
+    /// The submodules written into the release: path in it -> the URL fetched (its cache's
+    /// name comes from it); nil when submodules were off.
+    public var submodules: [String: String]?
 
     public init(sha: String, state: ReleaseState, log: String, createdAt: Double = Date().timeIntervalSince1970) {
         self.sha = sha
