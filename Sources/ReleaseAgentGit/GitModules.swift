@@ -64,12 +64,7 @@ enum GitModules {
 
     /// The text of the blob at `path` in the tree of `commit`, nil when there is none.
     private static func blob(_ path: String, at commit: CommitID, in repository: Repository) throws -> String? {
-        var oid = commit.oid
-        var object: OpaquePointer?
-        try GitError.check(git_commit_lookup(&object, repository.pointer, &oid), "read commit \(commit.short)")
-        defer { git_commit_free(object) }
-        var tree: OpaquePointer?
-        try GitError.check(git_commit_tree(&tree, object), "read the tree of \(commit.short)")
+        let tree = try repository.tree(of: commit)
         defer { git_tree_free(tree) }
         var entry: OpaquePointer?
         guard git_tree_entry_bypath(&entry, tree, path) == 0, let entry else { return nil }

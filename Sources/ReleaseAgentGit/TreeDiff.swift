@@ -23,17 +23,6 @@ extension Repository {
         }
         return nil
     }
-
-    /// The tree of commit `id` (the caller frees it).
-    private func tree(of id: CommitID) throws -> OpaquePointer? {
-        var oid = id.oid
-        var commit: OpaquePointer?
-        try GitError.check(git_commit_lookup(&commit, pointer, &oid), "read commit \(id.short)")
-        defer { git_commit_free(commit) }
-        var tree: OpaquePointer?
-        try GitError.check(git_commit_tree(&tree, commit), "read the tree of \(id.short)")
-        return tree
-    }
 }
 
 extension GitCache {

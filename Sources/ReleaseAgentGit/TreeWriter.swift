@@ -36,12 +36,7 @@ struct TreeWriter {
 
     /// Walks the tree of `id` (pre-order), or its directory `subdir`, and lists what to create.
     static func plan(repository: Repository, commit id: CommitID, subdir: String? = nil) throws -> Plan {
-        var oid = id.oid
-        var commit: OpaquePointer?
-        try GitError.check(git_commit_lookup(&commit, repository.pointer, &oid), "read commit \(id.short)")
-        defer { git_commit_free(commit) }
-        var whole: OpaquePointer?
-        try GitError.check(git_commit_tree(&whole, commit), "read the tree of \(id.short)")
+        let whole = try repository.tree(of: id)
         defer { git_tree_free(whole) }
         var tree = whole
         var sub: OpaquePointer?
