@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "ReleaseAgentGit",
                 "ReleaseAgentFleet",
+                "ReleaseAgentPrometheus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -74,6 +75,17 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Canary analysis: instant queries to Prometheus over AsyncHTTPClient (already here
+        // for etcd), linked into release-agent-full only.
+        .target(
+            name: "ReleaseAgentPrometheus",
+            dependencies: [
+                "ReleaseAgent",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         // Fleet mode's rules (canaries, slots, halts) over the etcd client.

@@ -53,7 +53,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         let hook = settings.hookTimeout
         let health = settings.healthTimeout + settings.healthInterval
         beforeSwap = .seconds(10) + (settings.strategy == .blueGreen ? hook + health : .zero)
-        bound = beforeSwap + hook * 3 + health * 2 + .seconds(10)
+        bound = beforeSwap + hook * 3 + health * 2 + (settings.analysis?.longest ?? .zero) + .seconds(10)
     }
 
     deinit { release() }
@@ -176,6 +176,22 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         }
         _ = try? register(
             state: ok ? "idle" : "failed", sha: nil, current: layout.currentSHA(), result: ok ? "ok" : reason)
+    }
+
+    public var analyzes: Bool { uncoordinated || fleet.canaryCount == 0 || canarySeat }
+
+    public func pause(reason: String) {
+        guard !uncoordinated else { return }
+        let pause = FleetPause(
+            reason: reason, by: "release-agent on \(fleet.hostID)", time: Date().timeIntervalSince1970)
+        do {
+            try etcd.put(keys.paused, try JSONEncoder().encode(pause))
+            output.line("fleet    paused fleet-wide: \(reason.terminalSafe); release-agent fleet resume lets it go on")
+        } catch {
+            output.line(
+                "fleet    could not pause the fleet (\(error)); pause it yourself: release-agent fleet pause --reason ..."
+            )
+        }
     }
 
     public func reconcile() throws {

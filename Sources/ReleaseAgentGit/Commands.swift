@@ -37,7 +37,8 @@ public struct DeployCommand: ParsableCommand {
             }
             return
         }
-        if resolved.fleet != nil { Cancellation.installCommandSignals() }
+        // SIGTERM ends a wait for the fleet, or a canary analysis, at its next look.
+        if resolved.fleet != nil || resolved.analysis != nil { Cancellation.installCommandSignals() }
         let result = try Deploy(operation: operation).run(DeployRequest(target: target, force: force))
         switch result {
         case .deployed(let sha), .alreadyCurrent(let sha), .quarantined(let sha, _), .refusedAgain(let sha),
@@ -64,7 +65,7 @@ public struct FullPollCommand: ParsableCommand {
     public func run() throws {
         let resolved = try settings.resolve()
         let output = Output(json: resolved.logFormat == .json)
-        if resolved.fleet != nil { Cancellation.installCommandSignals() }
+        if resolved.fleet != nil || resolved.analysis != nil { Cancellation.installCommandSignals() }
         switch try Poll(operation: DeployContext(settings: resolved, output: output)).run(force: force) {
         case .nothingToDo, .quarantined, .paused:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.

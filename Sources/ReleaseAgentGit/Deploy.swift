@@ -264,10 +264,19 @@ public struct Deploy {
         let target = built.target
         let current = built.current
         let request = built.request
+        let analysis: AnalysisRecord?
         do {
             var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
             activation.beforeSwap = gate.map { gate in { try gate.confirm(sha: target.hex) } }
-            try activation.run(sha: target.hex, previous: current)
+            activation.analyzes = gate?.analyzes ?? true
+            analysis = try activation.run(sha: target.hex, previous: current)
+            // Inconclusive: live here, and no other host takes it until an operator looked.
+            if let analysis, analysis.outcome == .inconclusive {
+                gate?.pause(
+                    reason:
+                        "the canary analysis of \(target.short) on \(operation.settings.fleet?.hostID ?? "a host") was inconclusive: \(analysis.reason)"
+                )
+            }
             gate?.finish(sha: target.hex, ok: true, reason: nil)
         } catch let error as AgentError where error.kind == .cancelled {
             gate?.release()
@@ -290,8 +299,21 @@ public struct Deploy {
                 failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
                 subject: built.info?.subject, started: built.started)
         }
-        Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
-        var event = HistoryEvent(event: .deploy, result: .ok, sha: target.hex, previous: current)
+        let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
+        if let inconclusive {
+            Hooks(operation: operation).runLogged(
+                .onFailure, sha: target.hex, previous: current,
+                extra: ["FAILURE_STAGE": "analysis", "FAILURE_REASON": inconclusive.reason])
+        } else {
+            Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
+        }
+        var event = HistoryEvent(
+            event: .deploy, result: inconclusive == nil ? .ok : .inconclusive, sha: target.hex, previous: current)
+        event.analysis = analysis
+        if let inconclusive {
+            event.stage = "analysis"
+            event.reason = inconclusive.reason
+        }
         event.trigger = request.trigger
         event.subject = built.info?.subject
         event.nonFastForward = built.nonFastForward ? true : nil
@@ -308,6 +330,11 @@ public struct Deploy {
         if !removed.isEmpty {
             operation.output.line(
                 "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
+            )
+        }
+        if let inconclusive {
+            throw AgentError.failed(
+                "deploy of \(target.short) is live, but its canary analysis was inconclusive: \(inconclusive.reason); check Prometheus and the queries, then keep it or run release-agent rollback"
             )
         }
         return .deployed(target.hex)

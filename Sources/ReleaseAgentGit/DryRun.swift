@@ -26,6 +26,8 @@ public struct DryRunPlan: Codable, Sendable {
     public var submodules: [String] = []
     public var hooks: [String] = []
     public var pruned: [String] = []
+    /// Each analysis check asked once, filled in for the live release: its value or why not.
+    public var analysis: [String] = []
 
     public var text: String {
         var lines = ["dry-run  target \(target.prefix(12)) \((subject ?? "").terminalSafe) (\(asked))"]
@@ -55,6 +57,7 @@ public struct DryRunPlan: Codable, Sendable {
         lines.append("dry-run  build: \(build)")
         lines += submodules.map { "dry-run  submodule \($0)" }
         lines.append("dry-run  hooks: \(hooks.isEmpty ? "none" : hooks.joined(separator: ", "))")
+        lines += analysis.map { "dry-run  analysis \($0)" }
         lines.append(
             "dry-run  prune would remove: \(pruned.isEmpty ? "nothing" : pruned.map { String($0.prefix(12)) }.joined(separator: " "))"
         )
@@ -137,7 +140,25 @@ extension Deploy {
         }
         plan.hooks = plan.refusal == nil && plan.skipped == nil ? hooks(ready: ready) : []
         plan.pruned = pruneForecast(target: target.hex, ready: ready, live: live)
+        plan.analysis = analysisForecast(live: live)
         return plan
+    }
+
+    /// `deploy --dry-run` asks each check once for the live release (the new one is not live
+    /// yet): what the operator sees is what the analysis will compare with its bound.
+    private func analysisForecast(live: String?) -> [String] {
+        guard let analysis = operation.settings.analysis else { return [] }
+        guard let live else { return ["not asked: nothing is live to fill {sha} with"] }
+        let querier: MetricsQuerier
+        do { querier = try MetricsQueriers.querier(for: analysis) } catch {
+            return ["not asked: \((error as? AgentError)?.message ?? "no Prometheus client")"]
+        }
+        let port = (try? SlotState.live(operation.layout, slots: operation.settings.slots))??.port
+        let host = operation.settings.fleet?.hostID ?? ProcessInfo.processInfo.hostName
+        return analysis.checks.map { check in
+            let measurement = check.judge(querier.query(check.filled(sha: live, host: host, port: port)))
+            return "\(measurement.text) for the live \(live.prefix(12))"
+        }
     }
 
     /// The refusals the deploy itself would meet after the fetch: the signature (checked as

@@ -3,6 +3,7 @@ import Foundation
 import ReleaseAgent
 import ReleaseAgentFleet
 import ReleaseAgentGit
+import ReleaseAgentPrometheus
 
 /// `release-agent-full`: every command, the daemon, and the git code. `release-agent` execs
 /// it for deploy, serve and a poll that must fetch; run on its own it is the whole tool.
@@ -23,6 +24,7 @@ public struct FullRootCommand: AsyncParsableCommand {
         CommandMain.prepareProcess()
         StatusCommand.fetchHead = { settings in try GitCache.recordRemoteHead(settings) }
         EtcdFleetGate.install()
+        PrometheusQuerier.install()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -30,6 +30,9 @@ struct SettingsTableTests {
         ),
         ("fleet-max-parallel", ["0"]), ("fleet-canary", ["-1"]), ("fleet-lease-ttl", ["1s"]),
         ("fleet-offline", ["panic"]), ("host-id", ["a/b"]), ("fleet-auto-revert", ["maybe"]),
+        // Alone each is refused for lacking its partner; AnalysisRulesTests checks the values.
+        ("analysis-prometheus", ["ftp://127.0.0.1:9090", "http://u:p@127.0.0.1:9090"]), ("analysis", ["e: q < 1"]),
+        ("analysis-interval", ["0s"]), ("analysis-count", ["0"]), ("analysis-token-file", [""]),
     ]
     /// Settings that are flags on the command line: their bad values come by variable or file.
     static let flagOnly: Set<String> = [

@@ -76,6 +76,19 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Fleet mode: a file holding the etcd user's password.") var fleetPasswordFile: String?
     @Flag(inversion: .prefixedNo, help: "Fleet mode: when a rollout halts, the hosts running it roll back.")
     var fleetAutoRevert: Bool?
+    @Option(help: "Canary analysis: the Prometheus base URL, e.g. http://127.0.0.1:9090.")
+    var analysisPrometheus: String?
+    @Option(help: "Canary analysis: a check 'NAME: QUERY <= NUMBER' (or >=); repeat for more.")
+    var analysis: [String] = []
+    @Option(help: "Canary analysis: time between measurements (default 30s).") var analysisInterval: String?
+    @Option(help: "Canary analysis: measurements of each check (default 4).") var analysisCount: String?
+    @Option(help: "Canary analysis: wait after the swap before the first measurement (default 1m).")
+    var analysisInitialDelay: String?
+    @Option(help: "Canary analysis: measurements out of bounds tolerated (default 0).") var analysisFailureLimit:
+        String?
+    @Option(help: "Canary analysis: consecutive errors or no-data answers that make it inconclusive (default 4).")
+    var analysisErrorLimit: String?
+    @Option(help: "Canary analysis: a file holding a bearer token for Prometheus.") var analysisTokenFile: String?
 
     /// The settings given as flags, by name. Each setting's name is its property's name
     /// (`keepReleases` is `keep-releases`): read here by reflection, so it is written once.
@@ -83,10 +96,15 @@ public struct SettingsOptions: ParsableArguments {
         var result: [String: RawValue] = [:]
         for child in Mirror(reflecting: self).children {
             guard let label = child.label, let name = Self.settingName(label) else { continue }
-            if let option = child.value as? Option<String?>, let value = option.wrappedValue {
-                result[name] = .scalar(value)
-            } else if let flag = child.value as? Flag<Bool?>, let value = flag.wrappedValue {
-                result[name] = .scalar(value ? "true" : "false")
+            if let option = child.value as? Option<String?> {
+                if let value = option.wrappedValue { result[name] = .scalar(value) }
+            } else if let flag = child.value as? Flag<Bool?> {
+                if let value = flag.wrappedValue { result[name] = .scalar(value ? "true" : "false") }
+            } else if let option = child.value as? Option<[String]> {
+                // A repeatable flag (`--analysis` once per check): absent when not given.
+                if !option.wrappedValue.isEmpty { result[name] = .list(option.wrappedValue) }
+            } else {
+                preconditionFailure("SettingsOptions.\(label): a setting's option must be String?, Bool? or [String]")
             }
         }
         return result

@@ -95,6 +95,29 @@ public enum ConfigSources {
         return nil
     }
 
+    /// `{name, query, max}` or `{name, query, min}` of `[[analysis]]`, as the one-line form the
+    /// flag takes (`NAME: QUERY <= NUMBER`), which `AnalysisSettings` parses and checks.
+    private static func analysisCheck(_ table: TOMLTable, file: String, key: String) throws -> String {
+        let known: Set<String> = ["name", "query", "max", "min"]
+        let bad = { (why: String) in
+            AgentError.usage(
+                "an analysis check in \(file) (\(key)) \(why); write it as {name = \"errors\", query = \"...\", max = 0.05} (or min)"
+            )
+        }
+        if let stray = table.keys.first(where: { !known.contains($0) }) { throw bad("has an unknown key '\(stray)'") }
+        guard let name = table["name"]?.string, let query = table["query"]?.string else {
+            throw bad("needs name and query as strings")
+        }
+        guard AnalysisCheck.isName(name) else { throw bad("has a name that is not letters, digits, _ and -") }
+        guard !query.contains(where: \.isNewline) else { throw bad("has a query over several lines") }
+        func number(_ key: String) -> Double? { table[key]?.double ?? table[key]?.int.map(Double.init) }
+        switch (number("max"), number("min")) {
+        case (let max?, nil): return "\(name): \(query) <= \(max)"
+        case (nil, let min?): return "\(name): \(query) >= \(min)"
+        default: throw bad("needs exactly one of max and min, a number")
+        }
+    }
+
     private static func convert(_ value: TOMLValueConvertible, name: String, file: String, key: String) throws
         -> RawValue
     {
@@ -105,7 +128,9 @@ public enum ConfigSources {
         if let array = value.array {
             var items: [String] = []
             for element in array {
-                if let text = element.string {
+                if name == "analysis", let table = element.table {
+                    items.append(try analysisCheck(table, file: file, key: key))
+                } else if let text = element.string {
                     items.append(text)
                 } else if let number = element.int {
                     items.append(String(number))

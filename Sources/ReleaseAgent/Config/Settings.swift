@@ -57,6 +57,8 @@ public struct Settings: Sendable {
     public var gpgKeyring: String?
     /// Fleet mode, with `fleet-etcd`; nil on one host.
     public var fleet: FleetSettings?
+    /// Canary analysis against Prometheus after the swap; nil when off.
+    public var analysis: AnalysisSettings?
 
     public init(root: String) {
         self.root = root
@@ -164,6 +166,7 @@ public struct Settings: Sendable {
         try readSignatureSettings(reader)
         try checkHealthTargets(reader)
         fleet = try FleetSettings.read(reader)
+        analysis = try AnalysisSettings.read(reader, strategy: strategy)
     }
 
     /// verify-signatures with the file it needs, readable.

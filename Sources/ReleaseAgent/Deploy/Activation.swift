@@ -4,6 +4,8 @@ import Foundation
 package struct StageFailure: Error {
     package var stage: String
     package var reason: String
+    /// A failed canary analysis: its measurements, for the history.
+    package var analysis: AnalysisRecord?
 
     package init(stage: String, reason: String) {
         self.stage = stage
@@ -34,6 +36,9 @@ package struct Activation {
     /// Fleet mode: confirms the lease just before the swap; throwing `FleetHold` stops the
     /// activation with nothing changed (a blue-green candidate is stopped).
     package var beforeSwap: (() throws -> Void)?
+    /// Fleet mode: false on a host that is not a canary when the fleet has canaries (their
+    /// analysis stands for the sha).
+    package var analyzes = true
 
     package init(operation: DeployContext, kind: HistoryEvent.Kind = .deploy, trigger: String = "cli") {
         self.operation = operation
@@ -46,8 +51,11 @@ package struct Activation {
 
     /// `previous` is what is live now; when that is `sha` itself (a forced redeploy of the
     /// live release), a failure rolls back to the release live before it, if there is one.
-    package func run(sha: String, previous: String?) throws {
+    /// Returns the canary analysis when one ran and did not fail (passed or inconclusive).
+    @discardableResult
+    package func run(sha: String, previous: String?) throws -> AnalysisRecord? {
         let start = ContinuousClock.now
+        var analysis: AnalysisRecord?
         var marker = ActivationMarker(sha: sha, previous: previous, kind: kind, trigger: trigger, phase: .activating)
         if previous == sha {
             marker.wasLive = true
@@ -56,8 +64,8 @@ package struct Activation {
         }
         do {
             switch operation.settings.strategy {
-            case .restart: try restart(marker)
-            case .blueGreen: try blueGreen(marker)
+            case .restart: analysis = try restart(marker)
+            case .blueGreen: analysis = try blueGreen(marker)
             }
         } catch let error as StageFailure {
             throw error
@@ -78,11 +86,37 @@ package struct Activation {
             try revertRestart(began, stage: "activate", reason: reason)
         }
         operation.output.stage("activate", ContinuousClock.now - start, "current -> releases/\(sha)")
+        return analysis
+    }
+
+    /// The canary analysis of `sha`, live now; nil when none is set, and for a rollback or a
+    /// recovery (the release served before, or its deploy is being finished). A failed one
+    /// calls `revert` and carries its measurements in the `StageFailure`.
+    func analyze(_ sha: String, port: Int?, revert: (String) throws -> Never) throws -> AnalysisRecord? {
+        guard analyzes, kind == .deploy, trigger != "recovery", let settings = operation.settings.analysis else {
+            return nil
+        }
+        let record: AnalysisRecord
+        do {
+            // A SIGTERM to `deploy` ends the analysis (inconclusive), as it ends fleet waits.
+            let run = try AnalysisRun(operation: operation, settings: settings, sha: sha, port: port)
+            record = Cancellation.interruptible { run.run() }
+        } catch {
+            record = AnalysisRecord(
+                outcome: .inconclusive, reason: (error as? AgentError)?.message ?? "\(error)", measurements: [])
+        }
+        guard record.outcome == .failed else { return record }
+        do {
+            try revert(record.reason)
+        } catch var failure as StageFailure {
+            failure.analysis = record
+            throw failure
+        }
     }
 
     // MARK: restart
 
-    private func restart(_ marker: ActivationMarker) throws {
+    private func restart(_ marker: ActivationMarker) throws -> AnalysisRecord? {
         let sha = marker.sha
         try beforeSwap?()
         try marker.write(layout)
@@ -95,7 +129,9 @@ package struct Activation {
         if let failure = checkLive(port: nil) {
             try revertRestart(marker, stage: "health", reason: failure)
         }
+        let analysis = try analyze(sha, port: nil) { try revertRestart(marker, stage: "analysis", reason: $0) }
         try finish(marker)
+        return analysis
     }
 
     /// Health-checks what is live now; nil when healthy (or no check is configured).
@@ -148,7 +184,7 @@ package struct Activation {
 
     // MARK: blue-green
 
-    private func blueGreen(_ base: ActivationMarker) throws {
+    private func blueGreen(_ base: ActivationMarker) throws -> AnalysisRecord? {
         let sha = base.sha
         let slots = operation.settings.slots
         let live = try SlotState.live(layout, slots: slots)
@@ -186,8 +222,12 @@ package struct Activation {
         {
             try revertBlueGreen(marker, stage: "activate", reason: "the activate hook \(outcome.text)")
         }
+        // The old slot keeps running until the analysis passed or was inconclusive: a failed
+        // one switches back to it.
+        let analysis = try analyze(sha, port: candidate) { try revertBlueGreen(marker, stage: "analysis", reason: $0) }
         try finish(marker)
         stopOldSlot(marker)
+        return analysis
     }
 
     /// After a successful switch: stop the slot that was live before.

@@ -75,6 +75,7 @@ public struct DeployContext {
         event.subject = subject
         event.seconds = (ContinuousClock.now - started).seconds
         event.stages = output.takeStageSeconds()
+        event.analysis = failure.analysis
         try? history.append(event)
         let live = layout.currentSHA().map { "current stays on \($0.prefix(12))" } ?? "nothing is live"
         return AgentError.failed(

@@ -24,6 +24,12 @@ public protocol FleetGate: AnyObject {
     func finish(sha: String, ok: Bool, reason: String?)
     /// Not activating after all: the slot (if any) is freed, nothing recorded.
     func release()
+    /// Pauses the fleet with `reason` (a canary analysis that was inconclusive), as
+    /// `fleet pause` does; best effort, said on a line either way.
+    func pause(reason: String)
+    /// After `admit`: this host runs the canary analysis of the sha (it holds a canary seat,
+    /// or the fleet has no canaries); the others rely on the canaries' analysis.
+    var analyzes: Bool { get }
     /// Before the fetch: etcd takes who this host is (one read; a refused certificate, user
     /// or role is a usage error, exit 2, and nothing changes on disk), and a result this host
     /// owes the fleet (an activation cut by a crash, or a write that did not land) is written.

@@ -33,6 +33,8 @@ public struct StatusReport: Codable, Sendable {
     public var sync: String?
     /// `paths` skipped the head seen last: it changed nothing under them since the live release.
     public var skipped: SkippedHead?
+    /// The canary analysis running, or the last one (its totals left out).
+    public var analysis: AnalysisState?
 
     public init(layout: Layout, branch: String = "main") {
         let records = RecordStore(layout: layout)
@@ -69,6 +71,10 @@ public struct StatusReport: Codable, Sendable {
         if let skip = SkippedHead.read(layout), skip.live == current, headSeen.map({ $0.sha == skip.sha }) ?? true {
             skipped = skip
         }
+        if var state = AnalysisState.read(layout) {
+            state.totals = [:]
+            analysis = state
+        }
     }
 
     public var text: String {
@@ -94,6 +100,7 @@ public struct StatusReport: Codable, Sendable {
                 "skipped: \(skipped.sha.prefix(12)) \(skipped.reason.terminalSafe); not built (deploy --force builds it)"
             )
         }
+        if let analysis { lines.append("analysis: \(analysis.line)") }
         if let last = lastResult {
             let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: last.time))
             let what = "\(last.event.rawValue) \(last.result.rawValue) \(last.sha.map { String($0.prefix(12)) } ?? "")"

@@ -4,7 +4,8 @@ import Foundation
 public struct HistoryEvent: Codable, Sendable, Equatable {
     public enum Kind: String, Codable, Sendable { case deploy, rollback, prune }
     /// `skipped`: a head `paths` did not build (it changed nothing under them).
-    public enum Result: String, Codable, Sendable { case ok, failed, skipped }
+    /// `inconclusive`: live and healthy, but its canary analysis could not judge it.
+    public enum Result: String, Codable, Sendable { case ok, failed, skipped, inconclusive }
 
     public var time: Double
     public var event: Kind
@@ -21,6 +22,8 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     public var signer: String?
     /// Seconds per stage (fetch, checkout, build, start, health, activate, ...).
     public var stages: [String: Double]?
+    /// The canary analysis of a deploy: outcome and measurements.
+    public var analysis: AnalysisRecord?
 
     public init(event: Kind, result: Result, sha: String?, previous: String? = nil) {
         self.time = Date().timeIntervalSince1970
@@ -31,7 +34,9 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     }
 
     /// True when this event made `sha` the live release.
-    public var activated: Bool { result == .ok && (event == .deploy || event == .rollback) && sha != nil }
+    public var activated: Bool {
+        (result == .ok || result == .inconclusive) && (event == .deploy || event == .rollback) && sha != nil
+    }
 }
 
 /// The append-only event log. Each append is one `write(2)` of a whole line, then fsync.
@@ -207,6 +212,8 @@ public struct HistoryTotals: Codable, Sendable, Equatable {
     public var lastSuccessTime: Double?
     /// Stage durations of deploys and rollbacks, by stage (nil in a totals file of 0.10.0).
     public var stages: [String: StageHistogram]?
+    /// Deploys live whose canary analysis was inconclusive (nil in a file written before it).
+    public var deploysInconclusive: Int?
 
     public init() {}
 
@@ -218,6 +225,7 @@ public struct HistoryTotals: Codable, Sendable, Equatable {
             lastDeploySeconds = event.seconds
             lastSuccessTime = event.time
         case (.deploy, .failed): deploysFailed += 1
+        case (.deploy, .inconclusive): deploysInconclusive = (deploysInconclusive ?? 0) + 1
         case (.rollback, .ok): rollbacksOK += 1
         case (.rollback, .failed): rollbacksFailed += 1
         default: break

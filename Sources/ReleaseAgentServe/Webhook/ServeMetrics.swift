@@ -20,6 +20,8 @@ struct MetricsSnapshot {
     var fetch: FetchState?
     var stages: [String: StageHistogram] = [:]
     var fleet: FleetLocalState?
+    var deploysInconclusive = 0
+    var analysis: AnalysisState?
 
     init(layout: Layout, deploying: Bool) {
         self.deploying = deploying
@@ -42,6 +44,8 @@ struct MetricsSnapshot {
         stages = totals.stages ?? [:]
         fetch = FetchState.read(layout)
         fleet = FleetLocalState.read(layout)
+        deploysInconclusive = totals.deploysInconclusive ?? 0
+        analysis = AnalysisState.read(layout)
     }
 }
 
@@ -71,9 +75,13 @@ final class ServeMetrics: @unchecked Sendable {
         defer { lock.unlock() }
         let deploys = "Deploys by result, from the history (CLI, cron and webhook deploys alike)."
         let rollbacks = "Rollbacks by result, from the history."
-        let totals: [(String, String, [(String, String)], Double)] = [
+        var totals: [(String, String, [(String, String)], Double)] = [
             ("release_agent_deploys_total", deploys, [("result", "ok")], Double(snapshot.deploysOK)),
             ("release_agent_deploys_total", deploys, [("result", "failed")], Double(snapshot.deploysFailed)),
+            (
+                "release_agent_deploys_total", deploys, [("result", "inconclusive")],
+                Double(snapshot.deploysInconclusive)
+            ),
             ("release_agent_rollbacks_total", rollbacks, [("result", "ok")], Double(snapshot.rollbacksOK)),
             ("release_agent_rollbacks_total", rollbacks, [("result", "failed")], Double(snapshot.rollbacksFailed)),
             (
@@ -81,6 +89,16 @@ final class ServeMetrics: @unchecked Sendable {
                 snapshot.deploySeconds
             ),
         ]
+        let measured = "Canary analysis measurements by check and result (passed, failed, no data, error)."
+        for (check, results) in (snapshot.analysis?.totals ?? [:]).sorted(by: { $0.key < $1.key }) {
+            for result in Measurement.Result.allCases {
+                totals.append(
+                    (
+                        "release_agent_analysis_measurements_total", measured,
+                        [("check", check), ("result", result.rawValue)], Double(results[result.rawValue] ?? 0)
+                    ))
+            }
+        }
         for (name, help, labels, total) in totals {
             let key = name + labels.map { "\($0.0)=\($0.1)" }.joined()
             let delta = total - (published[key] ?? 0)

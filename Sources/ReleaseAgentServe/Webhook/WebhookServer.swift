@@ -122,7 +122,23 @@ struct WebhookServer {
         let fleetObject: Any =
             fleet.map { ["state": $0.phase.rawValue, "sha": $0.sha ?? NSNull(), "detail": $0.detail] as [String: Any] }
             ?? NSNull()
+        let analysis = AnalysisState.read(settings.layout)
+        let analysisObject: Any =
+            analysis.map { state -> [String: Any] in
+                let last: Any =
+                    state.measurements.last.map { measurement -> [String: Any] in
+                        [
+                            "check": measurement.check, "result": measurement.result.rawValue,
+                            "value": measurement.value ?? NSNull(), "detail": measurement.detail,
+                        ]
+                    } ?? NSNull()
+                return [
+                    "sha": state.sha, "running": state.running, "outcome": state.outcome?.rawValue ?? NSNull(),
+                    "reason": state.reason ?? NSNull(), "measurements": state.measurements.count, "last": last,
+                ]
+            } ?? NSNull()
         let object: [String: Any] = [
+            "analysis": analysisObject,
             "fleet": fleetObject,
             "current": state.current ?? NSNull(), "deploying": state.deploying,
             "last_result": state.lastResult ?? NSNull(), "paused": pause != nil,

@@ -1,0 +1,133 @@
+import Foundation
+
+/// What an analysis came to, kept in the history event of the deploy.
+public struct AnalysisRecord: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable {
+        case passed, failed, inconclusive
+    }
+
+    public var outcome: Outcome
+    public var reason: String
+    public var measurements: [Measurement]
+}
+
+/// `.release-agent/analysis.json`: the analysis running or last run (status, /healthz) and
+/// the measurements counted by check and result since the root began (/metrics).
+public struct AnalysisState: StatusFile, Sendable {
+    public static let fileName = "analysis.json"
+    public var sha: String
+    public var started: Double
+    public var running: Bool
+    public var outcome: AnalysisRecord.Outcome?
+    public var reason: String?
+    public var measurements: [Measurement] = []
+    /// check -> result -> measurements, across analyses.
+    public var totals: [String: [String: Int]] = [:]
+
+    /// `running for abc123def456: 3 measurements, the last errors = 0.01: passed (bound <= 0.05)`.
+    public var line: String {
+        let what = running ? "running for" : "\(outcome?.rawValue ?? "ended") for"
+        let last = measurements.last.map { ", the last \($0.text)" } ?? ""
+        let count = "\(measurements.count) measurement\(measurements.count == 1 ? "" : "s")"
+        let why = running ? "" : reason.map { "; \($0)" } ?? ""
+        return "\(what) \(sha.prefix(12)): \(count)\(last)\(why)".terminalSafe
+    }
+}
+
+/// The analysis of a release just swapped in (SPEC "Canary analysis (Prometheus)"): after
+/// `initial-delay`, a round every `interval` measures each check that still needs
+/// measurements, until every check has `count` of them (passed), one check failed more than
+/// `failure-limit` times (failed), or one answered no number `error-limit` times in a row
+/// (inconclusive). A shutdown ends it inconclusive: the release stays live.
+package struct AnalysisRun {
+    let settings: AnalysisSettings
+    let querier: MetricsQuerier
+    let layout: Layout
+    let output: Output
+    let sha: String
+    let host: String
+    let port: Int?
+
+    package init(operation: DeployContext, settings: AnalysisSettings, sha: String, port: Int?) throws {
+        self.settings = settings
+        self.querier = try MetricsQueriers.querier(for: settings)
+        self.layout = operation.layout
+        self.output = operation.output
+        self.sha = sha
+        self.host = operation.settings.fleet?.hostID ?? ProcessInfo.processInfo.hostName
+        self.port = port
+    }
+
+    package func run() -> AnalysisRecord {
+        let start = ContinuousClock.now
+        var state = AnalysisState(
+            sha: sha, started: Date().timeIntervalSince1970, running: true,
+            totals: AnalysisState.read(layout)?.totals ?? [:])
+        state.write(layout)
+        output.line(
+            "analysis \(settings.checks.count) check\(settings.checks.count == 1 ? "" : "s") of \(sha.prefix(12)) against \(settings.prometheus): the first in \(settings.initialDelay.short), then every \(settings.interval.short), \(settings.count) each"
+        )
+        func end(_ outcome: AnalysisRecord.Outcome, _ reason: String) -> AnalysisRecord {
+            state.running = false
+            state.outcome = outcome
+            state.reason = reason
+            state.write(layout)
+            output.stage("analysis", ContinuousClock.now - start, "\(outcome.rawValue.uppercased()): \(reason)")
+            return AnalysisRecord(outcome: outcome, reason: reason, measurements: state.measurements)
+        }
+        let cut = "cut by shutdown; the release stays live unjudged"
+        guard pause(settings.initialDelay) else { return end(.inconclusive, cut) }
+        var counted: [String: Int] = [:]
+        var failures: [String: Int] = [:]
+        var unanswered: [String: Int] = [:]
+        while true {
+            let round = ContinuousClock.now
+            for check in settings.checks where counted[check.name, default: 0] < settings.count {
+                let measurement = check.judge(querier.query(check.filled(sha: sha, host: host, port: port)))
+                if state.measurements.count < 1000 { state.measurements.append(measurement) }
+                state.totals[check.name, default: [:]][measurement.result.rawValue, default: 0] += 1
+                state.write(layout)
+                output.line("analysis \(measurement.text)")
+                switch measurement.result {
+                case .passed, .failed:
+                    counted[check.name, default: 0] += 1
+                    unanswered[check.name] = 0
+                    if measurement.result == .failed {
+                        failures[check.name, default: 0] += 1
+                        if failures[check.name, default: 0] > settings.failureLimit {
+                            return end(
+                                .failed,
+                                "\(measurement.text); \(failures[check.name, default: 0]) out of bounds, analysis-failure-limit is \(settings.failureLimit)"
+                            )
+                        }
+                    }
+                case .noData, .error:
+                    unanswered[check.name, default: 0] += 1
+                    if unanswered[check.name, default: 0] >= settings.errorLimit {
+                        return end(
+                            .inconclusive,
+                            "\(check.name): \(settings.errorLimit) answer\(settings.errorLimit == 1 ? "" : "s") in a row without a number (analysis-error-limit), the last: \(measurement.result.rawValue), \(measurement.detail)"
+                        )
+                    }
+                }
+            }
+            if settings.checks.allSatisfy({ counted[$0.name, default: 0] >= settings.count }) {
+                return end(
+                    .passed,
+                    "\(settings.checks.count * settings.count) measurement\(settings.checks.count * settings.count == 1 ? "" : "s") within bounds, \(failures.values.reduce(0, +)) out of bounds tolerated"
+                )
+            }
+            guard pause(settings.interval - (ContinuousClock.now - round)) else { return end(.inconclusive, cut) }
+        }
+    }
+
+    /// Waits `duration`; false when a shutdown began meanwhile (looked at every 100 ms).
+    private func pause(_ duration: Duration) -> Bool {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline {
+            if Cancellation.isStopping { return false }
+            Thread.sleep(forTimeInterval: min(0.1, (deadline - ContinuousClock.now).seconds))
+        }
+        return !Cancellation.isStopping
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// Canary analysis against a real Prometheus scraping the example app
+/// (`releases.example/app/app.py`) under real traffic from the test: requests to / every
+/// 20 ms, counted by the app by status code and sha, scraped every second.
+private final class AnalysisBench {
+    let scratch = Scratch()
+    let repo: GitFixture
+    var agent: Agent
+    let appPort = freePort()
+    let prometheusPort = freePort()
+    var prometheus: TestServer?
+    let traffic: RunningCommand
+    /// Errors over requests of the release, from its own series.
+    static let errorRate =
+        #"errors: (sum(rate(demo_http_requests_total{sha="{sha}",code="500"}[4s])) or vector(0)) / sum(rate(demo_http_requests_total{sha="{sha}"}[4s])) <= 0.1"#
+
+    init(prometheus withPrometheus: Bool = true) throws {
+        repo = try GitFixture(at: scratch.sub("repo"))
+        agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        try DemoService.writeHooks(into: scratch.sub("hooks"), restartPort: appPort)
+        let onFailure =
+            "#!/bin/sh\necho \"$FAILURE_STAGE $RELEASE_SHA $FAILURE_REASON\" >> \"$DEPLOY_ROOT/on-failure.log\"\n"
+        try onFailure.write(toFile: scratch.sub("hooks/on-failure"), atomically: true, encoding: .utf8)
+        chmod(scratch.sub("hooks/on-failure"), 0o755)
+        agent.environment["RELEASE_AGENT_HOOKS_DIR"] = scratch.sub("hooks")
+        agent.environment["RELEASE_AGENT_BUILD"] = "sh build.sh"
+        agent.environment["RELEASE_AGENT_HEALTH_URL"] = "http://127.0.0.1:\(appPort)/health"
+        agent.environment["RELEASE_AGENT_HEALTH_TIMEOUT"] = "20s"
+        agent.environment["RELEASE_AGENT_HEALTH_INTERVAL"] = "100ms"
+        agent.environment["RELEASE_AGENT_ANALYSIS_PROMETHEUS"] = "http://127.0.0.1:\(prometheusPort)"
+        agent.environment["RELEASE_AGENT_ANALYSIS"] = Self.errorRate
+        agent.environment["RELEASE_AGENT_ANALYSIS_INITIAL_DELAY"] = "3s"
+        agent.environment["RELEASE_AGENT_ANALYSIS_INTERVAL"] = "1s"
+        agent.environment["RELEASE_AGENT_ANALYSIS_COUNT"] = "3"
+        agent.environment["RELEASE_AGENT_ANALYSIS_ERROR_LIMIT"] = "8"
+        let load = """
+            import time, urllib.request
+            end = time.time() + 900
+            while time.time() < end:
+                try:
+                    urllib.request.urlopen("http://127.0.0.1:\(appPort)/", timeout=2).read()
+                except Exception:
+                    pass
+                time.sleep(0.02)
+            """
+        traffic = try ShellCommand.start(["/usr/bin/env", "python3", "-c", load])
+        if withPrometheus { try startPrometheus() }
+    }
+
+    func startPrometheus() throws {
+        prometheus = try Self.prometheus(scratch: scratch, port: prometheusPort, scraping: appPort)
+    }
+
+    /// A real Prometheus on `port`, scraping 127.0.0.1:`scraping` every second (or nothing).
+    static func prometheus(scratch: Scratch, port: Int, scraping: Int?) throws -> TestServer {
+        let binary = try TestTools.require("prometheus", package: "prometheus")
+        var config = "global:\n  scrape_interval: 1s\n"
+        if let scraping {
+            config += """
+                scrape_configs:
+                  - job_name: demo
+                    scrape_interval: 1s
+                    static_configs:
+                      - targets: ["127.0.0.1:\(scraping)"]
+
+                """
+        }
+        try config.write(toFile: scratch.sub("prometheus.yml"), atomically: true, encoding: .utf8)
+        return try TestServer(
+            [
+                binary, "--config.file=" + scratch.sub("prometheus.yml"), "--storage.tsdb.path=" + scratch.sub("tsdb"),
+                "--web.listen-address=127.0.0.1:\(port)",
+            ], port: port, log: scratch.sub("prometheus.log"))
+    }
+
+    /// The example app at `version`; `errors`: half of its requests to / answer 500.
+    @discardableResult
+    func commit(_ version: String, errors: Bool = false) throws -> String {
+        var files = [
+            "app.py": try String(contentsOfFile: packageRoot + "/releases.example/app/app.py", encoding: .utf8),
+            "build.sh": try String(contentsOfFile: packageRoot + "/releases.example/app/build.sh", encoding: .utf8),
+            "VERSION": version + "\n",
+        ]
+        if errors { files["DEMO_ERRORS"] = "yes\n" }
+        let stale = !errors && FileManager.default.fileExists(atPath: repo.path + "/DEMO_ERRORS")
+        return try repo.commit(version, files: files, remove: stale ? ["DEMO_ERRORS"] : [])
+    }
+
+    var onFailureLog: String {
+        (try? String(contentsOfFile: agent.root + "/on-failure.log", encoding: .utf8)) ?? ""
+    }
+
+    func lastEvent() throws -> [String: Any] { try agent.historyEvents(["-n", "1"]).last ?? [:] }
+
+    deinit {
+        kill(traffic.pid, SIGKILL)
+        _ = try? traffic.wait(timeout: 10)
+        prometheus?.stop()
+        DemoService.stopAll(root: agent.root)
+    }
+}
+
+@Suite("canary analysis against a real Prometheus", .serialized)
+struct AnalysisTests {
+    @Test(
+        "a good release passes; one healthy on /health but failing half its requests is rolled back by the analysis alone; serve shows the measurements",
+        .enabled(if: TestTools.inCI || TestTools.runnable("prometheus")))
+    func passAndFail() throws {
+        let bench = try AnalysisBench()
+        let good = try bench.commit("v1")
+        let first = try bench.agent.run("deploy")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("PASSED: 3 measurements within bounds"), "\(first.stderr)")
+        let passed = try bench.lastEvent()
+        let analysis = passed["analysis"] as? [String: Any]
+        #expect(analysis?["outcome"] as? String == "passed", "\(passed)")
+        let measured = (analysis?["measurements"] as? [[String: Any]]) ?? []
+        #expect(measured.filter { $0["result"] as? String == "passed" }.count == 3, "\(measured)")
+
+        let bad = try bench.commit("v2", errors: true)
+        let second = try bench.agent.run("deploy")
+        #expect(second.status == 1, "\(second.stderr)")
+        // The health check passed: only the analysis saw the errors.
+        #expect(second.stderr.contains("healthy"), "\(second.stderr)")
+        #expect(second.stderr.contains("failed at analysis"), "\(second.stderr)")
+        #expect(second.stderr.contains("analysis errors = 0."), "\(second.stderr)")
+        #expect(second.stderr.contains(": failed (bound <= 0.1)"), "\(second.stderr)")
+        #expect(bench.agent.currentSHA == good)
+        #expect(bench.agent.recordState(bad) == "failed")
+        #expect(DemoService.get(port: bench.appPort, path: "/health")?.body.contains(good) == true)
+        #expect(bench.onFailureLog.hasPrefix("analysis \(bad) "), "\(bench.onFailureLog)")
+        let failed = try bench.lastEvent()
+        #expect(failed["result"] as? String == "failed")
+        #expect(failed["stage"] as? String == "analysis")
+        #expect((failed["analysis"] as? [String: Any])?["outcome"] as? String == "failed", "\(failed)")
+        let status = try bench.agent.run("status")
+        #expect(status.stdout.contains("quarantined: analysis failed"), "\(status.stdout)")
+        #expect(status.stdout.contains("analysis: failed for \(bad.prefix(12))"), "\(status.stdout)")
+        // A poll does not take the quarantined sha again.
+        let poll = try bench.agent.run("poll")
+        #expect(poll.status == 0 && bench.agent.currentSHA == good, "\(poll.stderr)")
+
+        let serve = try ServeProcess(agent: bench.agent, arguments: ["--allow-unsigned", "--poll-interval", "0"])
+        let metrics = try TestHTTP.send("GET", serve.base + "/metrics").body
+        #expect(
+            metrics.contains(#"release_agent_analysis_measurements_total{check="errors",result="passed"} 3"#),
+            "\(metrics)")
+        #expect(
+            metrics.contains(#"release_agent_analysis_measurements_total{check="errors",result="failed"} 1"#),
+            "\(metrics)")
+        let health = try TestHTTP.send("GET", serve.base + "/healthz").body
+        #expect(health.contains(#""outcome":"failed""#), "\(health)")
+        _ = try serve.stop()
+    }
+
+    @Test(
+        "Prometheus stopped: inconclusive, the release stays live and active, exit 1, on-failure at analysis; SIGTERM ends an analysis the same way",
+        .enabled(if: TestTools.inCI || TestTools.runnable("prometheus")))
+    func inconclusive() throws {
+        let bench = try AnalysisBench(prometheus: false)
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_INITIAL_DELAY"] = "0s"
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_INTERVAL"] = "200ms"
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_ERROR_LIMIT"] = "2"
+        let first = try bench.commit("v1")
+        let deployed = try bench.agent.run("deploy")
+        #expect(deployed.status == 1, "\(deployed.stderr)")
+        #expect(deployed.stderr.contains("is live, but its canary analysis was inconclusive"), "\(deployed.stderr)")
+        #expect(deployed.stderr.contains("cannot reach http://127.0.0.1:\(bench.prometheusPort)"), "\(deployed.stderr)")
+        #expect(bench.agent.currentSHA == first)
+        #expect(bench.agent.recordState(first) == "active")
+        #expect(bench.onFailureLog.hasPrefix("analysis \(first) "), "\(bench.onFailureLog)")
+        let event = try bench.lastEvent()
+        #expect(event["result"] as? String == "inconclusive", "\(event)")
+        #expect(try bench.agent.run("status").stdout.contains("last:    deploy inconclusive"))
+
+        // SIGTERM while the analysis waits: it ends, inconclusive, the release live.
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_INITIAL_DELAY"] = "10m"
+        let second = try bench.commit("v2")
+        let running = try bench.agent.start("deploy")
+        #expect(eventually(timeout: 120) { running.stderrSoFar.contains("analysis 1 check") }, "\(running.stderrSoFar)")
+        kill(running.pid, SIGTERM)
+        let ended = try running.wait(timeout: 60)
+        #expect(ended.status == 1, "\(ended.stderr)")
+        #expect(ended.stderr.contains("cut by shutdown"), "\(ended.stderr)")
+        #expect(bench.agent.currentSHA == second)
+        #expect(bench.agent.recordState(second) == "active")
+    }
+
+    @Test(
+        "deploy --dry-run asks each query once: a value, several series, NaN, an empty vector and a refused query, each as the SPEC classifies it",
+        .enabled(if: TestTools.inCI || TestTools.runnable("prometheus")))
+    func dryRunClassifies() throws {
+        let bench = try AnalysisBench()
+        let live = try bench.commit("v1")
+        var plain = bench.agent
+        plain.environment = plain.environment.filter { !$0.key.hasPrefix("RELEASE_AGENT_ANALYSIS") }
+        #expect(try plain.run("deploy").status == 0)
+        try bench.commit("v2")
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS"] = [
+            #"one: sum(demo_http_requests_total{sha="{sha}"}) >= 1"#,
+            "several: demo_http_requests_total >= 0",
+            "nan: vector(0) / vector(0) <= 1",
+            #"empty: demo_http_requests_total{sha="none"} <= 1"#,
+            "refused: sum( <= 1",
+        ].joined(separator: "\n")
+        #expect(
+            eventually(timeout: 60) {
+                (try? bench.agent.run("deploy", ["--dry-run"]).stdout.contains("one = ")) == true
+            })
+        let plan = try bench.agent.run("deploy", ["--dry-run"])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        let text = plan.stdout
+        #expect(text.contains("dry-run  analysis one = "), "\(text)")
+        #expect(text.contains(": passed (bound >= 1) for the live \(live.prefix(12))"), "\(text)")
+        #expect(text.contains("dry-run  analysis several: error (2 series; the query must select one"), "\(text)")
+        #expect(text.contains("dry-run  analysis nan: no data (NaN)"), "\(text)")
+        #expect(text.contains("dry-run  analysis empty: no data (empty vector"), "\(text)")
+        #expect(text.contains("dry-run  analysis refused: error (Prometheus answered bad_data"), "\(text)")
+        #expect(bench.agent.currentSHA == live)
+    }
+
+    @Test(
+        "fleet: a canary failing its analysis halts the sha before any other host takes it; an inconclusive one pauses the fleet, and fleet resume goes on",
+        .enabled(if: TestTools.inCI || (TestTools.runnable("prometheus") && TestTools.runnable("etcd"))))
+    func fleet() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let prometheusPort = freePort()
+        let prometheus = try AnalysisBench.prometheus(scratch: scratch, port: prometheusPort, scraping: nil)
+        defer { prometheus.stop() }
+        var hosts = try (1...3).map {
+            try Host(
+                "a\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--fleet-canary", "a1"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        func deployAll() throws -> [CommandResult] {
+            try hosts.map { try $0.deploy() }.map { try $0.wait(timeout: 180) }
+        }
+        func analyse(_ base: String, _ check: String) {
+            for index in hosts.indices {
+                hosts[index].agent.environment.merge([
+                    "RELEASE_AGENT_ANALYSIS_PROMETHEUS": base, "RELEASE_AGENT_ANALYSIS": check,
+                    "RELEASE_AGENT_ANALYSIS_INITIAL_DELAY": "0s", "RELEASE_AGENT_ANALYSIS_INTERVAL": "200ms",
+                    "RELEASE_AGENT_ANALYSIS_COUNT": "2", "RELEASE_AGENT_ANALYSIS_ERROR_LIMIT": "2",
+                ]) { $1 }
+            }
+        }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        for (host, result) in zip(hosts, try deployAll()) {
+            #expect(result.status == 0, "\(host.id): \(result.stderr)")
+        }
+
+        // Out of bounds on the canary: rolled back there, halted; nobody else activates b.
+        analyse("http://127.0.0.1:\(prometheusPort)", "sick: vector(1) <= 0")
+        let b = try repo.commit("b")
+        let second = try deployAll()
+        #expect(second[0].stderr.contains("failed at analysis"), "\(second[0].stderr)")
+        for (host, result) in zip(hosts, second).dropFirst() {
+            #expect(result.status == 1 && result.stderr.contains("halted fleet-wide"), "\(host.id): \(result.stderr)")
+        }
+        #expect(Set(activations(log).filter { $0.sha == b }.map(\.host)) == ["a1"])
+        for host in hosts { #expect(host.agent.currentSHA == a, "\(host.id)") }
+        let halted = try hosts[1].fleet("status")
+        #expect(halted.status == 1 && halted.stdout.contains("HALTED"), "\(halted.stdout)")
+
+        // Prometheus unreachable for the canary: inconclusive, c live there, the fleet paused.
+        analyse("http://127.0.0.1:\(freePort())", "fine: vector(0) <= 1")
+        let c = try repo.commit("c")
+        let third = try deployAll()
+        #expect(third[0].status == 1 && third[0].stderr.contains("inconclusive"), "\(third[0].stderr)")
+        #expect(hosts[0].agent.currentSHA == c)
+        for host in hosts.dropFirst() { #expect(host.agent.currentSHA == a, "\(host.id)") }
+        let paused = try hosts[1].fleet("status")
+        #expect(paused.stdout.contains("PAUSED") && paused.stdout.contains("inconclusive"), "\(paused.stdout)")
+        #expect(Set(activations(log).filter { $0.sha == c }.map(\.host)) == ["a1"])
+        // The operator looked: fleet resume, and the others take c on the canary's word.
+        #expect(try hosts[1].fleet("resume").status == 0)
+        let rest = try hosts.dropFirst().map { try $0.deploy() }.map { try $0.wait(timeout: 180) }
+        for result in rest { #expect(result.status == 0, "\(result.stderr)") }
+        for host in hosts { #expect(host.agent.currentSHA == c, "\(host.id)") }
+    }
+}
