@@ -216,6 +216,11 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             pending.ok = live
             pending.reason = live ? nil : "the agent stopped during the activation; it was rolled back"
         }
+        if let reason = pending.inconclusive, pending.ok == true {
+            pause(
+                reason:
+                    "the canary analysis of \(pending.sha.prefix(12)) on \(fleet.hostID) was inconclusive: \(reason)")
+        }
         if write(pending, until: ContinuousClock.now + waitStep) {
             output.line(
                 "fleet    wrote the result \(pending.ok == true ? "ok" : "failed") of \(pending.sha.prefix(12)) that etcd had not received"

@@ -10,6 +10,8 @@ private final class AnalysisBench {
     let repo: GitFixture
     var agent: Agent
     let appPort = freePort()
+    /// Blue-green: the two slots (appPort is the first); nil under restart.
+    let slots: [Int]?
     let prometheusPort = freePort()
     var prometheus: TestServer?
     let traffic: RunningCommand
@@ -17,17 +19,23 @@ private final class AnalysisBench {
     static let errorRate =
         #"errors: (sum(rate(demo_http_requests_total{sha="{sha}",code="500"}[4s])) or vector(0)) / sum(rate(demo_http_requests_total{sha="{sha}"}[4s])) <= 0.1"#
 
-    init(prometheus withPrometheus: Bool = true) throws {
+    init(prometheus withPrometheus: Bool = true, blueGreen: Bool = false) throws {
         repo = try GitFixture(at: scratch.sub("repo"))
         agent = try Agent(root: scratch.sub("root"), repo: repo.path)
-        try DemoService.writeHooks(into: scratch.sub("hooks"), restartPort: appPort)
+        slots = blueGreen ? [appPort, freePort()] : nil
+        try DemoService.writeHooks(into: scratch.sub("hooks"), restartPort: blueGreen ? nil : appPort)
         let onFailure =
             "#!/bin/sh\necho \"$FAILURE_STAGE $RELEASE_SHA $FAILURE_REASON\" >> \"$DEPLOY_ROOT/on-failure.log\"\n"
         try onFailure.write(toFile: scratch.sub("hooks/on-failure"), atomically: true, encoding: .utf8)
         chmod(scratch.sub("hooks/on-failure"), 0o755)
         agent.environment["RELEASE_AGENT_HOOKS_DIR"] = scratch.sub("hooks")
         agent.environment["RELEASE_AGENT_BUILD"] = "sh build.sh"
-        agent.environment["RELEASE_AGENT_HEALTH_URL"] = "http://127.0.0.1:\(appPort)/health"
+        agent.environment["RELEASE_AGENT_HEALTH_URL"] =
+            "http://127.0.0.1:\(blueGreen ? "{port}" : String(appPort))/health"
+        if let slots {
+            agent.environment["RELEASE_AGENT_STRATEGY"] = "blue-green"
+            agent.environment["RELEASE_AGENT_SLOTS"] = "\(slots[0]),\(slots[1])"
+        }
         agent.environment["RELEASE_AGENT_HEALTH_TIMEOUT"] = "20s"
         agent.environment["RELEASE_AGENT_HEALTH_INTERVAL"] = "100ms"
         agent.environment["RELEASE_AGENT_ANALYSIS_PROMETHEUS"] = "http://127.0.0.1:\(prometheusPort)"
@@ -36,12 +44,16 @@ private final class AnalysisBench {
         agent.environment["RELEASE_AGENT_ANALYSIS_INTERVAL"] = "1s"
         agent.environment["RELEASE_AGENT_ANALYSIS_COUNT"] = "3"
         agent.environment["RELEASE_AGENT_ANALYSIS_ERROR_LIMIT"] = "8"
+        // Blue-green: to the live slot, as the activate hook records it in ROOT/upstream.
         let load = """
             import time, urllib.request
             end = time.time() + 900
             while time.time() < end:
                 try:
-                    urllib.request.urlopen("http://127.0.0.1:\(appPort)/", timeout=2).read()
+                    port = "\(appPort)"
+                    if \(blueGreen ? "True" : "False"):
+                        port = open("\(agent.root)/upstream").read().strip()
+                    urllib.request.urlopen("http://127.0.0.1:" + port + "/", timeout=2).read()
                 except Exception:
                     pass
                 time.sleep(0.02)
@@ -51,20 +63,20 @@ private final class AnalysisBench {
     }
 
     func startPrometheus() throws {
-        prometheus = try Self.prometheus(scratch: scratch, port: prometheusPort, scraping: appPort)
+        prometheus = try Self.prometheus(scratch: scratch, port: prometheusPort, scraping: slots ?? [appPort])
     }
 
-    /// A real Prometheus on `port`, scraping 127.0.0.1:`scraping` every second (or nothing).
-    static func prometheus(scratch: Scratch, port: Int, scraping: Int?) throws -> TestServer {
+    /// A real Prometheus on `port`, scraping these 127.0.0.1 ports every second.
+    static func prometheus(scratch: Scratch, port: Int, scraping: [Int]) throws -> TestServer {
         let binary = try TestTools.require("prometheus", package: "prometheus")
         var config = "global:\n  scrape_interval: 1s\n"
-        if let scraping {
+        if !scraping.isEmpty {
             config += """
                 scrape_configs:
                   - job_name: demo
                     scrape_interval: 1s
                     static_configs:
-                      - targets: ["127.0.0.1:\(scraping)"]
+                      - targets: [\(scraping.map { "\"127.0.0.1:\($0)\"" }.joined(separator: ", "))]
 
                 """
         }
@@ -113,7 +125,7 @@ struct AnalysisTests {
         let good = try bench.commit("v1")
         let first = try bench.agent.run("deploy")
         #expect(first.status == 0, "\(first.stderr)")
-        #expect(first.stderr.contains("PASSED: 3 measurements within bounds"), "\(first.stderr)")
+        #expect(first.stderr.contains("PASSED: 3 of 3 measurements within bounds"), "\(first.stderr)")
         let passed = try bench.lastEvent()
         let analysis = passed["analysis"] as? [String: Any]
         #expect(analysis?["outcome"] as? String == "passed", "\(passed)")
@@ -187,6 +199,35 @@ struct AnalysisTests {
         #expect(ended.stderr.contains("cut by shutdown"), "\(ended.stderr)")
         #expect(bench.agent.currentSHA == second)
         #expect(bench.agent.recordState(second) == "active")
+
+        // kill -9 during the analysis: live but not judged. The next operation ends it
+        // inconclusive (never "ok"), without running it again.
+        let third = try bench.commit("v3")
+        let killed = try bench.agent.start("deploy")
+        #expect(eventually(timeout: 120) { killed.stderrSoFar.contains("analysis 1 check") }, "\(killed.stderrSoFar)")
+        kill(killed.pid, SIGKILL)
+        _ = try killed.wait(timeout: 30)
+        #expect(try bench.agent.run("status").stdout.contains("analysis: interrupted for \(third.prefix(12))"))
+        let next = try bench.agent.run("deploy")
+        #expect(next.stderr.contains("was not judged: inconclusive"), "\(next.stderr)")
+        #expect(bench.agent.currentSHA == third)
+        let recovered = try bench.agent.historyEvents(["-n", "3"]).filter { $0["sha"] as? String == third }
+        #expect(recovered.map { $0["result"] as? String } == ["inconclusive"], "\(recovered)")
+        #expect(bench.onFailureLog.contains("analysis \(third) "), "\(bench.onFailureLog)")
+
+        // SIGTERM while a query hangs (a socket that never answers): cut at once, the query
+        // is not waited out and not counted as Prometheus's error.
+        let silent = try TCPListener()
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_PROMETHEUS"] = "http://127.0.0.1:\(silent.port)"
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS_INITIAL_DELAY"] = "0s"
+        try bench.commit("v4")
+        let hanging = try bench.agent.start("deploy")
+        #expect(eventually(timeout: 120) { hanging.stderrSoFar.contains("analysis 1 check") }, "\(hanging.stderrSoFar)")
+        usleep(300_000)
+        kill(hanging.pid, SIGTERM)
+        let cut = try hanging.wait(timeout: 60)
+        #expect(cut.status == 1 && cut.stderr.contains("cut by shutdown"), "\(cut.stderr)")
+        #expect(!cut.stderr.contains("timed out"), "\(cut.stderr)")
     }
 
     @Test(
@@ -231,7 +272,7 @@ struct AnalysisTests {
         let repo = try GitFixture(at: scratch.sub("repo"))
         let log = scratch.sub("activations.log")
         let prometheusPort = freePort()
-        let prometheus = try AnalysisBench.prometheus(scratch: scratch, port: prometheusPort, scraping: nil)
+        let prometheus = try AnalysisBench.prometheus(scratch: scratch, port: prometheusPort, scraping: [])
         defer { prometheus.stop() }
         var hosts = try (1...3).map {
             try Host(
@@ -284,5 +325,68 @@ struct AnalysisTests {
         let rest = try hosts.dropFirst().map { try $0.deploy() }.map { try $0.wait(timeout: 180) }
         for result in rest { #expect(result.status == 0, "\(result.stderr)") }
         for host in hosts { #expect(host.agent.currentSHA == c, "\(host.id)") }
+
+        // The canary killed -9 during its analysis: its next run ends it inconclusive and
+        // pauses the fleet; nobody else takes d unjudged.
+        analyse("http://127.0.0.1:\(prometheusPort)", "fine: vector(0) <= 1")
+        hosts[0].agent.environment["RELEASE_AGENT_ANALYSIS_INITIAL_DELAY"] = "10m"
+        let d = try repo.commit("d")
+        let canary = try hosts[0].deploy()
+        #expect(eventually(timeout: 120) { canary.stderrSoFar.contains("analysis 1 check") }, "\(canary.stderrSoFar)")
+        kill(canary.pid, SIGKILL)
+        _ = try canary.wait(timeout: 30)
+        let recovered = try hosts[0].agent.run("deploy", hosts[0].arguments, timeout: 120)
+        #expect(recovered.stderr.contains("was not judged: inconclusive"), "\(recovered.stderr)")
+        let pausedAgain = try hosts[1].fleet("status")
+        #expect(
+            pausedAgain.stdout.contains("PAUSED") && pausedAgain.stdout.contains("not judged"), "\(pausedAgain.stdout)")
+        let waited = try hosts[1].deploy().wait(timeout: 120)
+        #expect(waited.status == 1, "\(waited.stderr)")
+        #expect(hosts[1].agent.currentSHA == c && hosts[0].agent.currentSHA == d)
+    }
+
+    @Test(
+        "blue-green: the old slot serves until the analysis passed; a failed analysis switches back to it, never stopped",
+        .enabled(if: TestTools.inCI || TestTools.runnable("prometheus")))
+    func blueGreen() throws {
+        let bench = try AnalysisBench(blueGreen: true)
+        let slots = bench.slots ?? []
+        // The release's own slot: Prometheus labels each scrape with its instance.
+        bench.agent.environment["RELEASE_AGENT_ANALYSIS"] =
+            #"errors: (sum(rate(demo_http_requests_total{instance="127.0.0.1:{port}",code="500"}[4s])) or vector(0)) / sum(rate(demo_http_requests_total{instance="127.0.0.1:{port}"}[4s])) <= 0.1"#
+        let pid = { (port: Int) in
+            (try? String(contentsOfFile: bench.agent.root + "/run/app-\(port).pid", encoding: .utf8))
+                .flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        let good = try bench.commit("v1")
+        let first = try bench.agent.run("deploy")
+        #expect(first.status == 0, "\(first.stderr)")
+        let livePID = pid(slots[0])
+        #expect(livePID.map { kill($0, 0) == 0 } == true)
+
+        let bad = try bench.commit("v2", errors: true)
+        let second = try bench.agent.run("deploy")
+        #expect(second.status == 1, "\(second.stderr)")
+        #expect(second.stderr.contains("failed at analysis"), "\(second.stderr)")
+        #expect(bench.agent.currentSHA == good)
+        #expect(bench.agent.recordState(bad) == "failed")
+        // The old slot's app is the same process, never stopped; the candidate's is gone.
+        #expect(pid(slots[0]) == livePID && livePID.map { kill($0, 0) == 0 } == true)
+        #expect(!portAcceptsConnections(slots[1]))
+        let upstream = try String(contentsOfFile: bench.agent.root + "/upstream", encoding: .utf8)
+        #expect(upstream.trimmingCharacters(in: .whitespacesAndNewlines) == String(slots[0]))
+
+        let fixed = try bench.commit("v3")
+        let third = try bench.agent.run("deploy")
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(bench.agent.currentSHA == fixed)
+        let text = third.stderr
+        // The old slot stopped only after the analysis passed.
+        if let passed = text.range(of: "PASSED"), let stop = text.range(of: "\nstop ") {
+            #expect(passed.lowerBound < stop.lowerBound, "\(text)")
+        } else {
+            Issue.record("no PASSED or stop line: \(text)")
+        }
+        #expect(!portAcceptsConnections(slots[0]))
     }
 }

@@ -85,6 +85,9 @@ struct AnalysisRulesTests {
             return try Settings(
                 raw: try ConfigSources.merge(flags: [:], configFlag: nil, environment: all, cwd: "/", readFile: false))
         }
+        let twoLines = NSTemporaryDirectory() + "/ra-token-\(UUID().uuidString)"
+        try "line1\nline2\n".write(toFile: twoLines, atomically: true, encoding: .utf8)
+        defer { unlink(twoLines) }
         let base = [
             "RELEASE_AGENT_ANALYSIS_PROMETHEUS": "http://127.0.0.1:9090/",
             "RELEASE_AGENT_ANALYSIS":
@@ -105,6 +108,9 @@ struct AnalysisRulesTests {
             ("RELEASE_AGENT_ANALYSIS_FAILURE_LIMIT", "4", "analysis-failure-limit"),
             ("RELEASE_AGENT_ANALYSIS_ERROR_LIMIT", "0", "analysis-error-limit"),
             ("RELEASE_AGENT_ANALYSIS_TOKEN_FILE", "/nonexistent/token", "analysis-token-file"),
+            ("RELEASE_AGENT_ANALYSIS_TOKEN_FILE", twoLines, "analysis-token-file"),
+            ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://127.0.0.1:99999", "analysis-prometheus"),
+            ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://127.0.0.1:9090/\u{1b}[31m", "analysis-prometheus"),
         ]
         for (variable, value, named) in bad {
             var environment = base

@@ -21,16 +21,24 @@ public struct AnalysisState: StatusFile, Sendable {
     public var outcome: AnalysisRecord.Outcome?
     public var reason: String?
     public var measurements: [Measurement] = []
+    /// The agent running it: a `running` state whose agent is gone was cut by a crash.
+    public var pid: Int32?
     /// check -> result -> measurements, across analyses.
     public var totals: [String: [String: Int]] = [:]
 
     /// `running for abc123def456: 3 measurements, the last errors = 0.01: passed (bound <= 0.05)`.
     public var line: String {
-        let what = running ? "running for" : "\(outcome?.rawValue ?? "ended") for"
-        let last = measurements.last.map { ", the last \($0.text)" } ?? ""
         let count = "\(measurements.count) measurement\(measurements.count == 1 ? "" : "s")"
-        let why = running ? "" : reason.map { "; \($0)" } ?? ""
-        return "\(what) \(sha.prefix(12)): \(count)\(last)\(why)".terminalSafe
+        guard running else {
+            return "\(outcome?.rawValue ?? "ended") for \(sha.prefix(12)): \(count); \(reason ?? "")".terminalSafe
+        }
+        let last = measurements.last.map { ", the last \($0.text)" } ?? ""
+        if let pid, kill(pid, 0) != 0 && errno == ESRCH {
+            return
+                "interrupted for \(sha.prefix(12)): \(count)\(last); the agent stopped, the next operation finishes it"
+                .terminalSafe
+        }
+        return "running for \(sha.prefix(12)): \(count)\(last)".terminalSafe
     }
 }
 
@@ -61,7 +69,7 @@ package struct AnalysisRun {
     package func run() -> AnalysisRecord {
         let start = ContinuousClock.now
         var state = AnalysisState(
-            sha: sha, started: Date().timeIntervalSince1970, running: true,
+            sha: sha, started: Date().timeIntervalSince1970, running: true, pid: getpid(),
             totals: AnalysisState.read(layout)?.totals ?? [:])
         state.write(layout)
         output.line(
@@ -84,6 +92,8 @@ package struct AnalysisRun {
             let round = ContinuousClock.now
             for check in settings.checks where counted[check.name, default: 0] < settings.count {
                 let measurement = check.judge(querier.query(check.filled(sha: sha, host: host, port: port)))
+                // A shutdown cut the query: not the release's measurement.
+                if Cancellation.isStopping { return end(.inconclusive, cut) }
                 if state.measurements.count < 1000 { state.measurements.append(measurement) }
                 state.totals[check.name, default: [:]][measurement.result.rawValue, default: 0] += 1
                 state.write(layout)
@@ -112,9 +122,11 @@ package struct AnalysisRun {
                 }
             }
             if settings.checks.allSatisfy({ counted[$0.name, default: 0] >= settings.count }) {
+                let total = settings.checks.count * settings.count
+                let out = failures.values.reduce(0, +)
                 return end(
                     .passed,
-                    "\(settings.checks.count * settings.count) measurement\(settings.checks.count * settings.count == 1 ? "" : "s") within bounds, \(failures.values.reduce(0, +)) out of bounds tolerated"
+                    "\(total - out) of \(total) measurement\(total == 1 ? "" : "s") within bounds\(out == 0 ? "" : ", \(out) out of bounds tolerated (analysis-failure-limit \(settings.failureLimit))")"
                 )
             }
             guard pause(settings.interval - (ContinuousClock.now - round)) else { return end(.inconclusive, cut) }

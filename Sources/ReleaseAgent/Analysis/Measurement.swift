@@ -30,8 +30,8 @@ public struct Measurement: Codable, Sendable, Equatable {
 
     /// `errors = 0.51 (bound <= 0.05): failed`.
     public var text: String {
-        // Four significant digits on a line; the record keeps the exact value.
-        let shown = value.map { "\(check) = \(String(format: "%.4g", $0))" } ?? check
+        // Exact (Swift's shortest round-trip form): a rounded value could contradict its verdict.
+        let shown = value.map { "\(check) = \($0)" } ?? check
         return "\(shown): \(result.rawValue) (\(detail))"
     }
 }
@@ -77,7 +77,9 @@ public enum QueryAnswer: Sendable, Equatable {
         case "nan": return .noData("NaN")
         case "+inf", "inf", "-inf": return .noData(text)
         default:
-            guard let value = Double(text), value.isFinite else { return .error("a sample value '\(clip(text))'") }
+            // Prometheus writes decimal numbers; Swift would also take hex (`0x10`).
+            guard text.allSatisfy({ "0123456789.eE+-".contains($0) }), let value = Double(text), value.isFinite
+            else { return .error("a sample value '\(clip(text))'") }
             return .value(value)
         }
     }

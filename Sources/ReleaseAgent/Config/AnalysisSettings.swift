@@ -151,6 +151,12 @@ public struct AnalysisSettings: Sendable, Equatable {
             )
         }
         settings.token = try reader.token("analysis-token", orFile: "analysis-token-file")
+        // Sent as a header: visible ASCII, one line, no spaces around it.
+        if let token = settings.token, !token.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }) {
+            throw AgentError.usage(
+                "analysis-token-file (\(reader.origin("analysis-token-file"))) holds spaces, several lines or control characters; write the bearer token alone on one line"
+            )
+        }
         return settings
     }
 
@@ -164,9 +170,12 @@ public struct AnalysisSettings: Sendable, Equatable {
 
     /// `http://` or `https://`, a host, no query, fragment or user info (use the token file).
     private static func prometheusURL(_ text: String, _ reader: SettingReader) throws -> String {
-        guard let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
+        // Visible ASCII only (no control characters to print, nothing to percent-encode), and
+        // a port the HTTP client can take: nothing a setting holds may fail a later stage.
+        guard text.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }),
+            let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
             ["http", "https"].contains(scheme), url.host?.isEmpty == false, url.query == nil, url.fragment == nil,
-            url.user == nil, url.password == nil, !text.contains(where: { $0.isWhitespace || $0.isNewline })
+            url.user == nil, url.password == nil, url.port.map({ (1...65535).contains($0) }) ?? true
         else {
             throw AgentError.usage(
                 "analysis-prometheus '\(text.terminalSafe)' (\(reader.origin("analysis-prometheus"))) is not an http:// or https:// URL of Prometheus without query or credentials; write it like http://127.0.0.1:9090 (a token goes in analysis-token-file)"

@@ -99,9 +99,10 @@ public enum ConfigSources {
     /// flag takes (`NAME: QUERY <= NUMBER`), which `AnalysisSettings` parses and checks.
     private static func analysisCheck(_ table: TOMLTable, file: String, key: String) throws -> String {
         let known: Set<String> = ["name", "query", "max", "min"]
+        let named = table["name"]?.string.map { " '\($0.terminalSafe)'" } ?? ""
         let bad = { (why: String) in
             AgentError.usage(
-                "an analysis check in \(file) (\(key)) \(why); write it as {name = \"errors\", query = \"...\", max = 0.05} (or min)"
+                "the analysis check\(named) in \(file) ([[\(key)]]) \(why); write it as {name = \"errors\", query = \"...\", max = 0.05} (or min)"
             )
         }
         if let stray = table.keys.first(where: { !known.contains($0) }) { throw bad("has an unknown key '\(stray)'") }
@@ -112,9 +113,9 @@ public enum ConfigSources {
         guard !query.contains(where: \.isNewline) else { throw bad("has a query over several lines") }
         func number(_ key: String) -> Double? { table[key]?.double ?? table[key]?.int.map(Double.init) }
         switch (number("max"), number("min")) {
-        case (let max?, nil): return "\(name): \(query) <= \(max)"
-        case (nil, let min?): return "\(name): \(query) >= \(min)"
-        default: throw bad("needs exactly one of max and min, a number")
+        case (let max?, nil) where max.isFinite: return "\(name): \(query) <= \(max)"
+        case (nil, let min?) where min.isFinite: return "\(name): \(query) >= \(min)"
+        default: throw bad("needs exactly one of max and min, a finite number")
         }
     }
 

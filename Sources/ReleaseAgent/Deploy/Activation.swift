@@ -92,10 +92,14 @@ package struct Activation {
     /// The canary analysis of `sha`, live now; nil when none is set, and for a rollback or a
     /// recovery (the release served before, or its deploy is being finished). A failed one
     /// calls `revert` and carries its measurements in the `StageFailure`.
-    func analyze(_ sha: String, port: Int?, revert: (String) throws -> Never) throws -> AnalysisRecord? {
+    func analyze(_ marker: ActivationMarker, port: Int?, revert: (String) throws -> Never) throws -> AnalysisRecord? {
         guard analyzes, kind == .deploy, trigger != "recovery", let settings = operation.settings.analysis else {
             return nil
         }
+        let sha = marker.sha
+        var analyzing = marker
+        analyzing.analyzing = true
+        try? analyzing.write(layout)
         let record: AnalysisRecord
         do {
             // A SIGTERM to `deploy` ends the analysis (inconclusive), as it ends fleet waits.
@@ -129,7 +133,7 @@ package struct Activation {
         if let failure = checkLive(port: nil) {
             try revertRestart(marker, stage: "health", reason: failure)
         }
-        let analysis = try analyze(sha, port: nil) { try revertRestart(marker, stage: "analysis", reason: $0) }
+        let analysis = try analyze(marker, port: nil) { try revertRestart(marker, stage: "analysis", reason: $0) }
         try finish(marker)
         return analysis
     }
@@ -224,7 +228,9 @@ package struct Activation {
         }
         // The old slot keeps running until the analysis passed or was inconclusive: a failed
         // one switches back to it.
-        let analysis = try analyze(sha, port: candidate) { try revertBlueGreen(marker, stage: "analysis", reason: $0) }
+        let analysis = try analyze(marker, port: candidate) {
+            try revertBlueGreen(marker, stage: "analysis", reason: $0)
+        }
         try finish(marker)
         stopOldSlot(marker)
         return analysis

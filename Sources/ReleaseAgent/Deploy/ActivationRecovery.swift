@@ -33,6 +33,10 @@ package struct ActivationRecovery {
                 }
                 try activation.finish(marker)
                 if blueGreen { activation.stopOldSlot(marker) }
+                if marker.analyzing == true {
+                    unjudged(marker, started: started)
+                    return
+                }
                 recordSuccess(marker, started: started)
                 operation.output.line("recover  \(short) passed its health check and is live")
             } else if live == marker.sha || marker.phase == .reverting {
@@ -65,6 +69,36 @@ package struct ActivationRecovery {
             try activation.revertBlueGreen(marker, stage: stage, reason: reason)
         }
         try activation.revertRestart(marker, stage: stage, reason: reason)
+    }
+
+    /// The agent died during the canary analysis: the release passed its health check, so it
+    /// stays live, but it was not judged. It ends inconclusive as a deploy whose analysis a
+    /// shutdown cut (history, `on-failure`, and in fleet mode a pause when the result is
+    /// written), without running the analysis again: the next operation may be the
+    /// operator's rollback, which must not wait minutes for it.
+    private func unjudged(_ marker: ActivationMarker, started: ContinuousClock.Instant) {
+        let reason = "the agent stopped during the canary analysis; \(marker.sha.prefix(12)) is live but was not judged"
+        if var state = AnalysisState.read(layout), state.sha == marker.sha {
+            state.running = false
+            state.outcome = .inconclusive
+            state.reason = reason
+            state.write(layout)
+        }
+        if var pending = FleetPendingResult.read(layout), pending.sha == marker.sha, pending.ok == nil {
+            pending.inconclusive = reason
+            pending.write(layout)
+        }
+        Hooks(operation: operation).runLogged(
+            .onFailure, sha: marker.sha, previous: marker.previous,
+            extra: ["FAILURE_STAGE": "analysis", "FAILURE_REASON": reason])
+        var event = HistoryEvent(event: .deploy, result: .inconclusive, sha: marker.sha, previous: marker.previous)
+        event.trigger = "recovery"
+        event.stage = "analysis"
+        event.reason = reason
+        event.subject = operation.records.read(marker.sha)?.commit?.subject
+        event.seconds = (ContinuousClock.now - started).seconds
+        try? operation.history.append(event)
+        operation.output.line("recover  \(reason): inconclusive; keep it or run release-agent rollback")
     }
 
     private func recordSuccess(_ marker: ActivationMarker, started: ContinuousClock.Instant) {

@@ -52,6 +52,9 @@ public struct FleetPendingResult: StatusFile, Sendable, Equatable {
     public var ok: Bool?
     public var reason: String?
     public var canary: Bool
+    /// The agent died during the canary analysis: the release is live but not judged, and
+    /// the fleet is paused with this reason when the result is written.
+    public var inconclusive: String?
     /// The agent that owes it: a live one is still activating, and is left alone.
     public var pid: Int32
 

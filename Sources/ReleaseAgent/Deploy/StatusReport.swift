@@ -130,7 +130,7 @@ extension HistoryEvent {
     public var text: String {
         let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: time))
         var line =
-            "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 7)) \(sha.map { String($0.prefix(12)) } ?? "-")"
+            "\(when)  \(event.rawValue.fitted(to: 8)) \(result.rawValue.fitted(to: 12)) \(sha.map { String($0.prefix(12)) } ?? "-")"
         if let previous { line += " (from \(previous.prefix(12)))" }
         if let subject { line += "  \(subject.terminalSafe)" }
         if let seconds { line += "  " + Duration.twoDecimals(seconds) + "s" }

@@ -33,6 +33,8 @@ public enum Cancellation {
     public static func installCommandSignals() {
         signal(SIGTERM, commandSignal)
         signal(SIGINT, commandSignal)
+        // A dropped ssh session: the wait (or the analysis) ends as on SIGTERM, not the process.
+        signal(SIGHUP, commandSignal)
     }
 
     /// Runs a wait that a SIGTERM or SIGINT to the command ends (through `isStopping`).
