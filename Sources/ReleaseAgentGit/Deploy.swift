@@ -217,129 +217,6 @@ public struct Deploy {
         return .built(built)
     }
 
-    /// Refusals go through the one failure path, recorded once per sha and stage for poll and
-    /// webhooks (a refusal that stands is not a new failure every minute).
-    private func refuse(_ built: Built, _ stage: String, _ reason: String, fetchLine: (() -> Void)? = nil) throws
-        -> DeployResult
-    {
-        let refusal = Refusal(sha: built.target.hex, stage: stage)
-        if Refusal.read(operation.layout) == refusal && built.request.trigger != "cli" {
-            return .refusedAgain(built.target.hex)
-        }
-        fetchLine?()
-        refusal.write(operation.layout)
-        throw operation.recordFailure(
-            StageFailure(stage: stage, reason: reason), kind: .deploy, sha: built.target.hex, previous: built.current,
-            trigger: built.request.trigger, subject: built.info?.subject, started: built.started)
-    }
-
-    /// Fleet mode, the lock taken again after the wait: what the operator did meanwhile wins.
-    private func recheck(_ built: Built, gate: FleetGate) throws {
-        let layout = operation.layout
-        let sha = built.target.hex
-        if layout.currentSHA() != built.current {
-            let rolledBack = operation.history.tail(1).first?.event == .rollback
-            if rolledBack {
-                // So the next poll does not undo the operator's rollback.
-                try? operation.records.update(sha) {
-                    $0.quarantine = "an operator's rollback on this host while it waited for the fleet"
-                }
-            }
-            throw FleetHold(
-                "the live release changed while this host waited (\(rolledBack ? "a rollback" : "a deploy") here); \(built.target.short) is not activated",
-                quiet: true)
-        }
-        if built.request.trigger != "cli" && PauseState.isPaused(layout) {
-            throw FleetHold("this host was paused while it waited; \(built.target.short) is not activated", quiet: true)
-        }
-        guard let record = operation.records.read(sha), record.state.isComplete,
-            FileSystem.isDirectory(layout.release(sha))
-        else {
-            throw FleetHold("releases/\(sha) was removed while this host waited; the next trigger builds it again")
-        }
-    }
-
-    /// Under the lock: swap and check by the strategy, the result to the fleet, the record, prune.
-    private func activate(_ built: Built, gate: FleetGate?) throws -> DeployResult {
-        let target = built.target
-        let current = built.current
-        let request = built.request
-        let analysis: AnalysisRecord?
-        do {
-            var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
-            activation.beforeSwap = gate.map { gate in { try gate.confirm(sha: target.hex) } }
-            activation.analyzes = gate?.analyzes ?? true
-            analysis = try activation.run(sha: target.hex, previous: current)
-            // Inconclusive: live here, and no other host takes it until an operator looked.
-            if let analysis, analysis.outcome == .inconclusive {
-                gate?.pause(
-                    reason:
-                        "the canary analysis of \(target.short) on \(operation.settings.fleet?.hostID ?? "a host") was inconclusive: \(analysis.reason)"
-                )
-            }
-            gate?.finish(sha: target.hex, ok: true, reason: nil)
-        } catch let error as AgentError where error.kind == .cancelled {
-            gate?.release()
-            throw error
-        } catch let hold as FleetHold {
-            gate?.release()
-            throw AgentError.environment(
-                "fleet: \(hold.reason); \(target.short) was not swapped in, current is unchanged")
-        } catch let halt as FleetHalt {
-            gate?.release()
-            try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
-            return try refuse(built, "fleet", halt.reason)
-        } catch let failure as FleetFailure {
-            gate?.release()
-            return try refuse(built, "fleet", failure.reason)
-        } catch {
-            let failure = StageFailure(error)
-            gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
-            throw operation.recordFailure(
-                failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
-                subject: built.info?.subject, started: built.started)
-        }
-        let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
-        if let inconclusive {
-            Hooks(operation: operation).runLogged(
-                .onFailure, sha: target.hex, previous: current,
-                extra: ["FAILURE_STAGE": "analysis", "FAILURE_REASON": inconclusive.reason])
-        } else {
-            Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
-        }
-        var event = HistoryEvent(
-            event: .deploy, result: inconclusive == nil ? .ok : .inconclusive, sha: target.hex, previous: current)
-        event.analysis = analysis
-        if let inconclusive {
-            event.stage = "analysis"
-            event.reason = inconclusive.reason
-        }
-        event.trigger = request.trigger
-        event.subject = built.info?.subject
-        event.nonFastForward = built.nonFastForward ? true : nil
-        event.signer = built.signer
-        event.seconds = (ContinuousClock.now - built.started).seconds
-        event.stages = operation.output.takeStageSeconds()
-        try operation.history.append(event)
-        Refusal.clear(operation.layout)
-        SkippedHead.clear(operation.layout)
-        if let branchHead = built.branchHead {
-            built.cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
-        }
-        let removed = try operation.prune(keep: operation.settings.keepReleases)
-        if !removed.isEmpty {
-            operation.output.line(
-                "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
-            )
-        }
-        if let inconclusive {
-            throw AgentError.failed(
-                "deploy of \(target.short) is live, but its canary analysis was inconclusive: \(inconclusive.reason); check Prometheus and the queries, then keep it or run release-agent rollback"
-            )
-        }
-        return .deployed(target.hex)
-    }
-
     /// Fleet mode, while a deploy of the branch head waits: the branch head now, asked the
     /// cheap way (a local remote's ref file, else ls-remote). Nil for --sha and --ref.
     private func newerHead(_ request: DeployRequest, url: String) -> (() -> String?)? {
@@ -511,7 +388,7 @@ public struct Deploy {
             // A half-written checkout is no use to inspect: it goes at once. A failed build
             // stays on disk until prune, with its output, for the operator to look at.
             if stage == "checkout" { try? FileSystem.removeTree(dir) }
-            try? records.move(id.hex, to: .failed) { record in
+            _ = try? records.move(id.hex, to: .failed) { record in
                 record.failure = "\(stage): \(error.message)"
                 record.quarantine = error.isEnvironmental ? nil : "\(stage) failed"
                 record.pgid = nil

@@ -203,15 +203,9 @@ struct SubmoduleCheckout {
 
     /// `<last part of the url>-<16 hex digits of its hash>.git`: one cache per URL, readable.
     static func cacheName(_ url: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in url.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
         let last = url.split(whereSeparator: { $0 == "/" || $0 == ":" }).last.map(String.init) ?? "module"
         let stem = String(last.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }.prefix(40))
-        let hex = String(hash, radix: 16)
-        return (stem.isEmpty ? "module" : stem) + "-" + String(repeating: "0", count: 16 - hex.count) + hex + ".git"
+        return (stem.isEmpty ? "module" : stem) + "-" + FNV1a.hex(url) + ".git"
     }
 
     private func makeDirectory(_ path: String) throws {

@@ -1,4 +1,5 @@
 import Foundation
+import ReleaseAgent
 
 /// A Debian 12 tree made by debootstrap once per machine, for the seed tests that need a real
 /// systemd as PID 1 (booted with systemd-nspawn) or a Docker base image (`docker import`).
@@ -73,10 +74,6 @@ public enum DebianTree {
 
     static func contentKey(mirror: String) -> String {
         let text = ([suite, mirror] + packages).joined(separator: "\n")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-        }
-        return String(hash, radix: 16)
+        return String(FNV1a.hash(text), radix: 16)
     }
 }

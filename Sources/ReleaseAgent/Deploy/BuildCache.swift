@@ -67,7 +67,7 @@ package struct BuildCache {
         defer { target.close() }
         for part in parts.dropLast() {
             if mkdirat(target.fd, part, 0o755) != 0 && errno != EEXIST {
-                throw failure("create", release + "/" + path)
+                throw BuildCache.failure("create", release + "/" + path)
             }
             guard let next = target.child(part) else {
                 summary.skipped.append("\(path): \(part) in the new release is a symlink or no directory")
@@ -80,7 +80,8 @@ package struct BuildCache {
         try walk.entry(name, shown: path, relative: [], from: source.fd, to: target.fd, depth: 0, summary: &summary)
     }
 
-    private func failure(_ verb: String, _ path: String) -> AgentError {
+    /// Writing the new release failed (no space, no rights): the build cannot start warm as asked.
+    static func failure(_ verb: String, _ path: String) -> AgentError {
         AgentError.environment(
             "build-cache: cannot \(verb) \(path): \(FileSystem.errnoText()); \(FileSystem.remedy(for: errno, path: path))"
         )
@@ -148,7 +149,7 @@ package struct BuildCache {
             guard from >= 0 else { return unreadable(shown, &summary) }
             defer { close(from) }
             let created = mkdirat(target, name, 0o700) == 0
-            if !created && errno != EEXIST { throw failure("create", shown) }
+            if !created && errno != EEXIST { throw BuildCache.failure("create", shown) }
             let to = openat(target, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard to >= 0 else {
                 // The checkout has a file or a symlink there: it wins.
@@ -176,7 +177,7 @@ package struct BuildCache {
             defer { close(from) }
             let to = openat(target, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             if to < 0 && errno == EEXIST { return }  // the checkout's own file wins
-            guard to >= 0 else { throw failure("create", shown) }
+            guard to >= 0 else { throw BuildCache.failure("create", shown) }
             defer { close(to) }
             if cshims_ficlone(to, from) != 0 {
                 var left = Int(st.st_size)
@@ -186,7 +187,7 @@ package struct BuildCache {
                         try copyByReading(from, to, shown: shown)
                         break
                     }
-                    guard n >= 0 else { throw failure("copy", shown) }
+                    guard n >= 0 else { throw BuildCache.failure("copy", shown) }
                     if n == 0 { break }  // the source shrank under us: what is there is copied
                     left -= n
                 }
@@ -203,12 +204,12 @@ package struct BuildCache {
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
-                guard n >= 0 else { throw failure("read", shown) }
+                guard n >= 0 else { throw BuildCache.failure("read", shown) }
                 if n == 0 { return }
                 var offset = 0
                 while offset < n {
                     let written = buffer.withUnsafeBytes { write(to, $0.baseAddress! + offset, n - offset) }
-                    guard written > 0 else { throw failure("write", shown) }
+                    guard written > 0 else { throw BuildCache.failure("write", shown) }
                     offset += written
                 }
             }
@@ -230,7 +231,9 @@ package struct BuildCache {
                     "\(shown): a symlink to \(destination.terminalSafe), outside \(root), not copied")
                 return
             }
-            if symlinkat(destination, target, name) != 0 && errno != EEXIST { throw failure("create the link", shown) }
+            if symlinkat(destination, target, name) != 0 && errno != EEXIST {
+                throw BuildCache.failure("create the link", shown)
+            }
         }
 
         /// `destination` taken from the directory `relative` (inside the cached path) stays inside it.
@@ -251,7 +254,7 @@ package struct BuildCache {
 
         private func names(in fd: Int32, shown: String) throws -> [String] {
             let copy = dup(fd)
-            guard copy >= 0, let dir = fdopendir(copy) else { throw failure("list", shown) }
+            guard copy >= 0, let dir = fdopendir(copy) else { throw BuildCache.failure("list", shown) }
             defer { closedir(dir) }
             var names: [String] = []
             while let entry = readdir(dir) {
@@ -265,13 +268,6 @@ package struct BuildCache {
         /// cache is an optimisation, so that entry is skipped with a line, the deploy goes on.
         private func unreadable(_ shown: String, _ summary: inout Summary) {
             summary.skipped.append("\(shown): cannot be read (\(FileSystem.errnoText())), not copied")
-        }
-
-        /// Writing the new release failed (no space, no rights): the build cannot start warm as asked.
-        private func failure(_ verb: String, _ shown: String) -> AgentError {
-            AgentError.environment(
-                "build-cache: cannot \(verb) \(shown): \(FileSystem.errnoText()); \(FileSystem.remedy(for: errno, path: shown))"
-            )
         }
     }
 }
