@@ -389,4 +389,42 @@ struct AnalysisTests {
         }
         #expect(!portAcceptsConnections(slots[0]))
     }
+
+    @Test(
+        "analysis-token-file: the bearer reaches Prometheus (a proxy that wants it answers); without it, 401 is an error"
+    )
+    func bearerToken() throws {
+        let scratch = Scratch()
+        let port = freePort()
+        // Prometheus behind a proxy that checks the bearer, as operators run it.
+        let proxy = """
+            import http.server, json
+            class H(http.server.BaseHTTPRequestHandler):
+                def do_POST(self):
+                    self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    ok = self.headers.get("Authorization") == "Bearer s3cret-t0ken"
+                    body = json.dumps({"status": "success", "data": {"resultType": "scalar", "result": [1, "0.25"]}})
+                    self.send_response(200 if ok else 401)
+                    self.end_headers()
+                    self.wfile.write((body if ok else "unauthorized").encode())
+                def log_message(self, *args):
+                    pass
+            http.server.HTTPServer(("127.0.0.1", \(port)), H).serve_forever()
+            """
+        let server = try TestServer(
+            ["/usr/bin/env", "python3", "-c", proxy], port: port, log: scratch.sub("proxy.log"))
+        defer { server.stop() }
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        var agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        try repo.commit("one")
+        #expect(try agent.run("deploy").status == 0)
+        try repo.commit("two")
+        try "s3cret-t0ken\n".write(toFile: scratch.sub("token"), atomically: true, encoding: .utf8)
+        agent.environment["RELEASE_AGENT_ANALYSIS_PROMETHEUS"] = "http://127.0.0.1:\(port)"
+        agent.environment["RELEASE_AGENT_ANALYSIS"] = "ratio: vector(0.25) <= 0.5"
+        let without = try agent.run("deploy", ["--dry-run"])
+        #expect(without.stdout.contains("ratio: error (Prometheus answered HTTP 401)"), "\(without.stdout)")
+        let with = try agent.run("deploy", ["--dry-run", "--analysis-token-file", scratch.sub("token")])
+        #expect(with.stdout.contains("ratio = 0.25: passed (bound <= 0.5)"), "\(with.stdout)")
+    }
 }
