@@ -173,4 +173,33 @@ struct AnalysisRulesTests {
             }
         }
     }
+
+    @Test("the tally: no data and errors are not counted, a counted answer resets the run of them, the limits decide")
+    func tally() {
+        var settings = AnalysisSettings(
+            prometheus: "http://127.0.0.1:9090", checks: [AnalysisCheck(name: "e", query: "q", bound: .max(1))])
+        settings.count = 3
+        settings.failureLimit = 1
+        settings.errorLimit = 2
+        let check = settings.checks[0]
+        var tally = AnalysisTally(settings: settings)
+        #expect(tally.add(check.judge(.noData("NaN"))) == nil)
+        #expect(tally.add(check.judge(.value(0.5))) == nil)
+        #expect(tally.add(check.judge(.error("down"))) == nil)
+        #expect(tally.add(check.judge(.value(5))) == nil)  // one failure tolerated
+        #expect(tally.passed == nil && tally.needs(check))
+        #expect(tally.add(check.judge(.value(0))) == nil)
+        #expect(tally.passed?.0 == .passed)
+        #expect(
+            tally.passed?.1 == "2 of 3 measurements within bounds, 1 out of bounds tolerated (analysis-failure-limit 1)"
+        )
+
+        var failing = AnalysisTally(settings: settings)
+        _ = failing.add(check.judge(.value(2)))
+        #expect(failing.add(check.judge(.value(3)))?.0 == .failed)
+
+        var silent = AnalysisTally(settings: settings)
+        #expect(silent.add(check.judge(.error("down"))) == nil)
+        #expect(silent.add(check.judge(.noData("empty vector")))?.0 == .inconclusive)
+    }
 }

@@ -85,12 +85,10 @@ package struct AnalysisRun {
         }
         let cut = "cut by shutdown; the release stays live unjudged"
         guard pause(settings.initialDelay) else { return end(.inconclusive, cut) }
-        var counted: [String: Int] = [:]
-        var failures: [String: Int] = [:]
-        var unanswered: [String: Int] = [:]
+        var tally = AnalysisTally(settings: settings)
         while true {
             let round = ContinuousClock.now
-            for check in settings.checks where counted[check.name, default: 0] < settings.count {
+            for check in settings.checks where tally.needs(check) {
                 let measurement = check.judge(querier.query(check.filled(sha: sha, host: host, port: port)))
                 // A shutdown cut the query: not the release's measurement.
                 if Cancellation.isStopping { return end(.inconclusive, cut) }
@@ -98,37 +96,9 @@ package struct AnalysisRun {
                 state.totals[check.name, default: [:]][measurement.result.rawValue, default: 0] += 1
                 state.write(layout)
                 output.line("analysis \(measurement.text)")
-                switch measurement.result {
-                case .passed, .failed:
-                    counted[check.name, default: 0] += 1
-                    unanswered[check.name] = 0
-                    if measurement.result == .failed {
-                        failures[check.name, default: 0] += 1
-                        if failures[check.name, default: 0] > settings.failureLimit {
-                            return end(
-                                .failed,
-                                "\(measurement.text); \(failures[check.name, default: 0]) out of bounds, analysis-failure-limit is \(settings.failureLimit)"
-                            )
-                        }
-                    }
-                case .noData, .error:
-                    unanswered[check.name, default: 0] += 1
-                    if unanswered[check.name, default: 0] >= settings.errorLimit {
-                        return end(
-                            .inconclusive,
-                            "\(check.name): \(settings.errorLimit) answer\(settings.errorLimit == 1 ? "" : "s") in a row without a number (analysis-error-limit), the last: \(measurement.result.rawValue), \(measurement.detail)"
-                        )
-                    }
-                }
+                if let verdict = tally.add(measurement) { return end(verdict.0, verdict.1) }
             }
-            if settings.checks.allSatisfy({ counted[$0.name, default: 0] >= settings.count }) {
-                let total = settings.checks.count * settings.count
-                let out = failures.values.reduce(0, +)
-                return end(
-                    .passed,
-                    "\(total - out) of \(total) measurement\(total == 1 ? "" : "s") within bounds\(out == 0 ? "" : ", \(out) out of bounds tolerated (analysis-failure-limit \(settings.failureLimit))")"
-                )
-            }
+            if let verdict = tally.passed { return end(verdict.0, verdict.1) }
             guard pause(settings.interval - (ContinuousClock.now - round)) else { return end(.inconclusive, cut) }
         }
     }
@@ -141,5 +111,54 @@ package struct AnalysisRun {
             Thread.sleep(forTimeInterval: min(0.1, (deadline - ContinuousClock.now).seconds))
         }
         return !Cancellation.isStopping
+    }
+}
+
+/// The SPEC's rules over one analysis's measurements, per check: passed and failed ones count
+/// toward `count`; more than `failure-limit` failed ends it failed; `error-limit` answers in a
+/// row without a number (no data, errors; not counted) end it inconclusive.
+struct AnalysisTally {
+    let settings: AnalysisSettings
+    private var counted: [String: Int] = [:]
+    private var failures: [String: Int] = [:]
+    private var unanswered: [String: Int] = [:]
+
+    init(settings: AnalysisSettings) { self.settings = settings }
+
+    func needs(_ check: AnalysisCheck) -> Bool { counted[check.name, default: 0] < settings.count }
+
+    /// Adds one measurement; the outcome and its reason when this one decides the analysis.
+    mutating func add(_ measurement: Measurement) -> (AnalysisRecord.Outcome, String)? {
+        let name = measurement.check
+        switch measurement.result {
+        case .passed, .failed:
+            counted[name, default: 0] += 1
+            unanswered[name] = 0
+            guard measurement.result == .failed else { return nil }
+            failures[name, default: 0] += 1
+            guard failures[name, default: 0] > settings.failureLimit else { return nil }
+            return (
+                .failed,
+                "\(measurement.text); \(failures[name, default: 0]) out of bounds, analysis-failure-limit is \(settings.failureLimit)"
+            )
+        case .noData, .error:
+            unanswered[name, default: 0] += 1
+            guard unanswered[name, default: 0] >= settings.errorLimit else { return nil }
+            let limit = settings.errorLimit
+            return (
+                .inconclusive,
+                "\(name): \(limit) answer\(limit == 1 ? "" : "s") in a row without a number (analysis-error-limit), the last: \(measurement.result.rawValue), \(measurement.detail)"
+            )
+        }
+    }
+
+    /// Passed, once every check has its `count` measurements.
+    var passed: (AnalysisRecord.Outcome, String)? {
+        guard !settings.checks.contains(where: needs) else { return nil }
+        let total = settings.checks.count * settings.count
+        let out = failures.values.reduce(0, +)
+        let tolerated =
+            out == 0 ? "" : ", \(out) out of bounds tolerated (analysis-failure-limit \(settings.failureLimit))"
+        return (.passed, "\(total - out) of \(total) measurement\(total == 1 ? "" : "s") within bounds\(tolerated)")
     }
 }
