@@ -223,7 +223,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         }
         if write(pending, until: ContinuousClock.now + waitStep) {
             output.line(
-                "fleet    wrote the result \(pending.ok == true ? "ok" : "failed") of \(pending.sha.prefix(12)) that etcd had not received"
+                "fleet    wrote the result \(pending.ok == true ? (pending.inconclusive == nil ? "ok" : "live, analysis inconclusive") : "failed") of \(pending.sha.prefix(12)) that etcd had not received"
             )
         }
     }

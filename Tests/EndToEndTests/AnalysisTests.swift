@@ -215,6 +215,27 @@ struct AnalysisTests {
         #expect(recovered.map { $0["result"] as? String } == ["inconclusive"], "\(recovered)")
         #expect(bench.onFailureLog.contains("analysis \(third) "), "\(bench.onFailureLog)")
 
+        // kill -9 after the swap and before the analysis began (in the activate hook): the
+        // same, never "ok".
+        let hook = bench.scratch.sub("hooks/activate")
+        let original = try String(contentsOfFile: hook, encoding: .utf8)
+        try "#!/bin/sh\ntouch \"$DEPLOY_ROOT/in-activate\"\nsleep 60\n".write(
+            toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        let early = try bench.commit("v3b")
+        let swapping = try bench.agent.start("deploy")
+        #expect(eventually(timeout: 120) { FileManager.default.fileExists(atPath: bench.agent.root + "/in-activate") })
+        kill(swapping.pid, SIGKILL)
+        _ = try swapping.wait(timeout: 30)
+        try original.write(toFile: hook, atomically: true, encoding: .utf8)
+        chmod(hook, 0o755)
+        let finished = try bench.agent.run("deploy")
+        #expect(finished.stderr.contains("was not judged: inconclusive"), "\(finished.stderr)")
+        #expect(bench.agent.currentSHA == early)
+        let unjudged = try bench.agent.historyEvents(["-n", "3"]).filter { $0["sha"] as? String == early }
+        #expect(unjudged.map { $0["result"] as? String } == ["inconclusive"], "\(unjudged)")
+        #expect(try bench.agent.run("status").stdout.contains("analysis: inconclusive for \(early.prefix(12))"))
+
         // SIGTERM while a query hangs (a socket that never answers): cut at once, the query
         // is not waited out and not counted as Prometheus's error.
         let silent = try TCPListener()

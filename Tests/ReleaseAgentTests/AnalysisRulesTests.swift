@@ -110,6 +110,8 @@ struct AnalysisRulesTests {
             ("RELEASE_AGENT_ANALYSIS_TOKEN_FILE", "/nonexistent/token", "analysis-token-file"),
             ("RELEASE_AGENT_ANALYSIS_TOKEN_FILE", twoLines, "analysis-token-file"),
             ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://127.0.0.1:99999", "analysis-prometheus"),
+            ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://127.0.0.1:18446744073709551616", "analysis-prometheus"),
+            ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://[::1]:0/", "analysis-prometheus"),
             ("RELEASE_AGENT_ANALYSIS_PROMETHEUS", "http://127.0.0.1:9090/\u{1b}[31m", "analysis-prometheus"),
         ]
         for (variable, value, named) in bad {

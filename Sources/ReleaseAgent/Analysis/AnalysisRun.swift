@@ -23,12 +23,15 @@ public struct AnalysisState: StatusFile, Sendable {
     public var measurements: [Measurement] = []
     /// The agent running it: a `running` state whose agent is gone was cut by a crash.
     public var pid: Int32?
+    /// Measurements taken (`measurements` keeps the newest 1000).
+    public var taken: Int?
     /// check -> result -> measurements, across analyses.
     public var totals: [String: [String: Int]] = [:]
 
     /// `running for abc123def456: 3 measurements, the last errors = 0.01: passed (bound <= 0.05)`.
     public var line: String {
-        let count = "\(measurements.count) measurement\(measurements.count == 1 ? "" : "s")"
+        let taken = self.taken ?? measurements.count
+        let count = "\(taken) measurement\(taken == 1 ? "" : "s")"
         guard running else {
             return "\(outcome?.rawValue ?? "ended") for \(sha.prefix(12)): \(count); \(reason ?? "")".terminalSafe
         }
@@ -92,7 +95,10 @@ package struct AnalysisRun {
                 let measurement = check.judge(querier.query(check.filled(sha: sha, host: host, port: port)))
                 // A shutdown cut the query: not the release's measurement.
                 if Cancellation.isStopping { return end(.inconclusive, cut) }
-                if state.measurements.count < 1000 { state.measurements.append(measurement) }
+                // The newest 1000 are kept (the deciding ones are the last); all are counted.
+                state.measurements.append(measurement)
+                if state.measurements.count > 1000 { state.measurements.removeFirst() }
+                state.taken = (state.taken ?? 0) + 1
                 state.totals[check.name, default: [:]][measurement.result.rawValue, default: 0] += 1
                 state.write(layout)
                 output.line("analysis \(measurement.text)")

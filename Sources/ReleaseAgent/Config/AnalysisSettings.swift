@@ -168,6 +168,16 @@ public struct AnalysisSettings: Sendable, Equatable {
         return value
     }
 
+    /// The port as written (`http://h:PORT/...`, `http://[v6]:PORT`), nil when none: checked
+    /// by its digits, as Foundation gives no port at all for one beyond Int's range.
+    static func portText(_ url: String) -> Substring? {
+        guard let scheme = url.range(of: "://") else { return nil }
+        let authority = url[scheme.upperBound...].prefix { $0 != "/" }
+        let afterHost = authority.lastIndex(of: "]").map { authority[authority.index(after: $0)...] } ?? authority
+        guard let colon = afterHost.lastIndex(of: ":") else { return nil }
+        return afterHost[afterHost.index(after: colon)...]
+    }
+
     /// `http://` or `https://`, a host, no query, fragment or user info (use the token file).
     private static func prometheusURL(_ text: String, _ reader: SettingReader) throws -> String {
         // Visible ASCII only (no control characters to print, nothing to percent-encode), and
@@ -175,7 +185,8 @@ public struct AnalysisSettings: Sendable, Equatable {
         guard text.unicodeScalars.allSatisfy({ (0x21...0x7E).contains($0.value) }),
             let url = URLComponents(string: text), let scheme = url.scheme?.lowercased(),
             ["http", "https"].contains(scheme), url.host?.isEmpty == false, url.query == nil, url.fragment == nil,
-            url.user == nil, url.password == nil, url.port.map({ (1...65535).contains($0) }) ?? true
+            url.user == nil, url.password == nil, url.port.map({ (1...65535).contains($0) }) ?? true,
+            Self.portText(text).map({ $0.count <= 5 && Int($0).map { (1...65535).contains($0) } == true }) ?? true
         else {
             throw AgentError.usage(
                 "analysis-prometheus '\(text.terminalSafe)' (\(reader.origin("analysis-prometheus"))) is not an http:// or https:// URL of Prometheus without query or credentials; write it like http://127.0.0.1:9090 (a token goes in analysis-token-file)"

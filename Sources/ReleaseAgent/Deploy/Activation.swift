@@ -47,6 +47,11 @@ package struct Activation {
     }
 
     var hooks: Hooks { Hooks(operation: operation) }
+
+    /// This activation ends with a canary analysis.
+    var analysisDue: Bool {
+        analyzes && kind == .deploy && trigger != "recovery" && operation.settings.analysis != nil
+    }
     var layout: Layout { operation.layout }
 
     /// `previous` is what is live now; when that is `sha` itself (a forced redeploy of the
@@ -57,6 +62,9 @@ package struct Activation {
         let start = ContinuousClock.now
         var analysis: AnalysisRecord?
         var marker = ActivationMarker(sha: sha, previous: previous, kind: kind, trigger: trigger, phase: .activating)
+        // Said before the swap: an agent killed anywhere from the swap to the verdict left a
+        // release live that the analysis did not judge, and recovery must not call it ok.
+        if analysisDue { marker.analyzing = true }
         if previous == sha {
             marker.wasLive = true
             marker.previous = Policies.previous(
@@ -93,13 +101,8 @@ package struct Activation {
     /// recovery (the release served before, or its deploy is being finished). A failed one
     /// calls `revert` and carries its measurements in the `StageFailure`.
     func analyze(_ marker: ActivationMarker, port: Int?, revert: (String) throws -> Never) throws -> AnalysisRecord? {
-        guard analyzes, kind == .deploy, trigger != "recovery", let settings = operation.settings.analysis else {
-            return nil
-        }
+        guard analysisDue, let settings = operation.settings.analysis else { return nil }
         let sha = marker.sha
-        var analyzing = marker
-        analyzing.analyzing = true
-        try? analyzing.write(layout)
         let record: AnalysisRecord
         do {
             // A SIGTERM to `deploy` ends the analysis (inconclusive), as it ends fleet waits.

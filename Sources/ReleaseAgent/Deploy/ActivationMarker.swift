@@ -17,8 +17,8 @@ package struct ActivationMarker: Codable, Equatable {
     package var livePort: Int?
     /// The release was already live (a forced redeploy of it).
     package var wasLive: Bool?
-    /// Its health check passed and its canary analysis began: an agent that died now left a
-    /// release live but not judged.
+    /// The activation ends with a canary analysis: an agent that died after the swap and
+    /// before the verdict left a release live but not judged.
     package var analyzing: Bool?
 
     package static func path(_ layout: Layout) -> String { layout.state + "/activation.json" }

@@ -78,12 +78,17 @@ package struct ActivationRecovery {
     /// operator's rollback, which must not wait minutes for it.
     private func unjudged(_ marker: ActivationMarker, started: ContinuousClock.Instant) {
         let reason = "the agent stopped during the canary analysis; \(marker.sha.prefix(12)) is live but was not judged"
-        if var state = AnalysisState.read(layout), state.sha == marker.sha {
-            state.running = false
-            state.outcome = .inconclusive
-            state.reason = reason
-            state.write(layout)
-        }
+        // The state may still be the previous release's (killed before the first measurement).
+        let previous = AnalysisState.read(layout)
+        var state =
+            previous?.sha == marker.sha
+            ? previous!
+            : AnalysisState(
+                sha: marker.sha, started: Date().timeIntervalSince1970, running: false, totals: previous?.totals ?? [:])
+        state.running = false
+        state.outcome = .inconclusive
+        state.reason = reason
+        state.write(layout)
         if var pending = FleetPendingResult.read(layout), pending.sha == marker.sha, pending.ok == nil {
             pending.inconclusive = reason
             pending.write(layout)
