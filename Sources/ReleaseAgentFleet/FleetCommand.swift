@@ -87,6 +87,13 @@ struct FleetStatusCommand: ParsableCommand {
                 "\(kv.key.terminalSafe) is a slot this agent did not write; the hosts waiting for a slot hold")
         }
         let failing = newest?.halted != nil || hosts.contains { $0.state == "failed" } || !problems.isEmpty
+        // Hosts that took part in the newest rollout and hold no registration now: a stopped
+        // agent, a cron host between runs, a machine gone (SPEC "Fleet mode at scale").
+        let registered = Set(hosts.map(\.host))
+        let unregistered =
+            newest.map { rollout in
+                Set(rollout.done + rollout.canaries + Array(rollout.failed.keys)).subtracting(registered).sorted()
+            } ?? []
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -97,10 +104,11 @@ struct FleetStatusCommand: ParsableCommand {
                 var paused: FleetPause?
                 var target: FleetTarget?
                 var problems: [String]
+                var unregistered: [String]
             }
             let report = Report(
                 fleet: connection.fleet.name, hosts: hosts, rollout: newest, paused: paused, target: target,
-                problems: problems)
+                problems: problems, unregistered: unregistered)
             let data = try encoder.encode(report)
             print(String(decoding: data, as: UTF8.self))
         } else {
@@ -136,6 +144,11 @@ struct FleetStatusCommand: ParsableCommand {
                 if let halted = rollout.halted {
                     print(
                         "  HALTED: \(halted.terminalSafe); hosts that have not activated it never will; release-agent fleet unhalt \(String(rollout.sha.prefix(12)).terminalSafe) lets it go on"
+                    )
+                }
+                if !unregistered.isEmpty {
+                    print(
+                        "  no longer registered: \(unregistered.map(\.terminalSafe).joined(separator: ", ")) (their agents stopped, or are cron runs between polls)"
                     )
                 }
             } else if problems.isEmpty {

@@ -25,7 +25,7 @@ private final class AnalysisBench {
         slots = blueGreen ? [appPort, freePort()] : nil
         try DemoService.writeHooks(into: scratch.sub("hooks"), restartPort: blueGreen ? nil : appPort)
         let onFailure =
-            "#!/bin/sh\necho \"$FAILURE_STAGE $RELEASE_SHA $FAILURE_REASON\" >> \"$DEPLOY_ROOT/on-failure.log\"\n"
+            "#!/bin/sh\necho \"$FAILURE_STAGE $RELEASE_SHA $FAILURE_REASON port=${RELEASE_PORT:-} previous=${PREVIOUS_PORT:-}\" >> \"$DEPLOY_ROOT/on-failure.log\"\n"
         try onFailure.write(toFile: scratch.sub("hooks/on-failure"), atomically: true, encoding: .utf8)
         chmod(scratch.sub("hooks/on-failure"), 0o755)
         agent.environment["RELEASE_AGENT_HOOKS_DIR"] = scratch.sub("hooks")
@@ -394,6 +394,8 @@ struct AnalysisTests {
         // The old slot's app is the same process, never stopped; the candidate's is gone.
         #expect(pid(slots[0]) == livePID && livePID.map { kill($0, 0) == 0 } == true)
         #expect(!portAcceptsConnections(slots[1]))
+        // on-failure learns which slot failed and which one serves again.
+        #expect(bench.onFailureLog.contains("port=\(slots[1]) previous=\(slots[0])"), "\(bench.onFailureLog)")
         let upstream = try String(contentsOfFile: bench.agent.root + "/upstream", encoding: .utf8)
         #expect(upstream.trimmingCharacters(in: .whitespacesAndNewlines) == String(slots[0]))
 

@@ -40,6 +40,13 @@ struct FleetTests {
         let status = try hosts[0].fleet("status")
         #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
         #expect(status.stdout.contains("rollout \(a.prefix(12)): 5 host(s) done"), "\(status.stdout)")
+        // The deploy runs have ended: their registrations go with them (at most one lease TTL).
+        var named = ""
+        #expect(
+            eventually(timeout: 30) {
+                named = (try? hosts[0].fleet("status").stdout) ?? ""
+                return named.contains("no longer registered: h1, h2, h3, h4, h5")
+            }, "\(named)")
 
         // An unhealthy commit: tried by the canary only, halted; the others never activate it.
         let bad = try repo.commit("sick", files: ["UNHEALTHY": "1"])

@@ -6,6 +6,8 @@ package struct StageFailure: Error {
     package var reason: String
     /// A failed canary analysis: its measurements, for the history.
     package var analysis: AnalysisRecord?
+    /// Blue-green: `RELEASE_PORT` and `PREVIOUS_PORT` of the failed activation, for `on-failure`.
+    package var ports: [String: String] = [:]
 
     package init(stage: String, reason: String) {
         self.stage = stage
@@ -292,7 +294,13 @@ package struct Activation {
         stopCandidate(marker)
         markFailed(marker.sha, stage: stage, reason: reason)
         ActivationMarker.remove(layout)
-        return StageFailure(stage: stage, reason: reason)
+        var failure = StageFailure(stage: stage, reason: reason)
+        if let candidate = marker.candidatePort {
+            failure.ports = [
+                "RELEASE_PORT": String(candidate), "PREVIOUS_PORT": marker.livePort.map(String.init) ?? "",
+            ]
+        }
+        return failure
     }
 
     /// The release swapped back in is live again (it was retired when a forced redeploy of

@@ -67,7 +67,7 @@ public struct DeployContext {
     ) -> AgentError {
         Hooks(operation: self).runLogged(
             .onFailure, sha: sha, previous: previous,
-            extra: ["FAILURE_STAGE": failure.stage, "FAILURE_REASON": failure.reason])
+            extra: failure.ports.merging(["FAILURE_STAGE": failure.stage, "FAILURE_REASON": failure.reason]) { $1 })
         var event = HistoryEvent(event: kind, result: .failed, sha: sha, previous: previous)
         event.trigger = trigger
         event.stage = failure.stage
