@@ -95,6 +95,9 @@ let package = Package(
             dependencies: [
                 "ReleaseAgent", "ReleaseAgentEtcd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Already in the graph through AsyncHTTPClient: its thread pool runs the
+                // blocking etcd reads of serve's watch off the cooperative pool.
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(

@@ -16,6 +16,8 @@ public final class EtcdClient: @unchecked Sendable {
     let http: HTTPClient
     let lock = NSLock()
     private var preferred = 0
+    private var streamClient: HTTPClient?
+    private let configuration: HTTPClient.Configuration
     /// The etcd user's token; "" when the cluster has authentication off.
     var authToken: String?
 
@@ -43,10 +45,33 @@ public final class EtcdClient: @unchecked Sendable {
         if endpoints.contains(where: { $0.scheme == "https" }) || options.caFile != nil || options.certFile != nil {
             configuration.tlsConfiguration = try options.tlsConfiguration()
         }
+        self.configuration = configuration
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
-    deinit { try? http.syncShutdown() }
+    deinit {
+        try? http.syncShutdown()
+        try? lock.withLock { streamClient }?.syncShutdown()
+    }
+
+    /// The client of long-lived watch streams: the same TLS, no read timeout (an idle watch
+    /// is the normal case). Made at the first stream.
+    var streamHTTP: HTTPClient {
+        lock.withLock {
+            if let streamClient { return streamClient }
+            var streaming = configuration
+            streaming.timeout.read = nil
+            let made = HTTPClient(eventLoopGroupProvider: .singleton, configuration: streaming)
+            streamClient = made
+            return made
+        }
+    }
+
+    /// The endpoint that answered last (a stream starts there).
+    var preferredIndex: Int { preferred }
+
+    /// The next endpoint answers first from now on (the preferred one went away).
+    func nextEndpoint() { lock.withLock { preferred = (preferred + 1) % endpoints.count } }
 
     // MARK: kv
 

@@ -63,6 +63,8 @@ extension EtcdClient {
             return ["request_put": put]
         case .delete(let key):
             return ["request_delete_range": ["key": key.base64]]
+        case .deleteRange(let key, let end):
+            return ["request_delete_range": ["key": key.base64, "range_end": end.base64]]
         case .range(let key, let prefix):
             return ["request_range": rangeBody(key, prefix: prefix)]
         }

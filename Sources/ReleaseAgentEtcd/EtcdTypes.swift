@@ -51,10 +51,12 @@ public enum EtcdOperation: Sendable {
     case put(key: String, value: Data, lease: Int64?)
     case delete(key: String)
     case range(key: String, prefix: Bool)
+    /// Every key from `key` up to, not including, `end`.
+    case deleteRange(key: String, end: String)
 
     public var key: String {
         switch self {
-        case .put(let key, _, _), .delete(let key), .range(let key, _): return key
+        case .put(let key, _, _), .delete(let key), .range(let key, _), .deleteRange(let key, _): return key
         }
     }
 }

@@ -29,6 +29,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// The lease is serve's session's: kept alive there, never revoked here.
     var sharedLease = false
     var lastKeepAlive = ContinuousClock.now
+    /// In serve, the lease of this run's place in line for a slot (see `waitLease`).
+    var lineLease: Int64?
+    var lastLineKeepAlive = ContinuousClock.now
     var slot: HeldSlot?
     var canarySeat = false
     var uncoordinated = false
@@ -233,14 +236,16 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// run wrote when it took the slot goes too, so no later run reports an activation that
     /// never began as failed. A result already decided (`finish`) stays until etcd has it.
     public func release() {
-        let (held, lease, shared) = lock.withLock { () -> (HeldSlot?, Int64?, Bool) in
+        let (held, lease, shared, line) = lock.withLock { () -> (HeldSlot?, Int64?, Bool, Int64?) in
             defer {
                 slot = nil
                 self.lease = nil
                 sharedLease = false
+                lineLease = nil
             }
-            return (slot, self.lease, sharedLease)
+            return (slot, self.lease, sharedLease, lineLease)
         }
+        if let line { try? etcd.revoke(line) }
         if let held {
             // A result this run announced when it took the slot (`ok` still unknown) whose
             // activation never reached the swap (no activation marker for it) is no result:

@@ -34,6 +34,20 @@ public struct HostRecord: Codable, Sendable, Equatable {
     public var pid: Int32?
 }
 
+/// `head`: the branch head as the last host that read the remote saw it. Only a hint: a host
+/// that sees it move fetches the branch and deploys what the branch holds, never this sha.
+public struct FleetHead: Codable, Sendable, Equatable {
+    public var sha: String
+    public var time: Double
+    public var by: String
+}
+
+/// `poll/<n>`: the host that claimed poll interval n.
+struct FleetPollClaim: Codable, Sendable, Equatable {
+    var by: String
+    var time: Double
+}
+
 /// `paused`: set by `fleet pause`; no host activates while it is there.
 public struct FleetPause: Codable, Sendable, Equatable {
     public var reason: String
@@ -52,6 +66,12 @@ struct FleetKeys {
     func slot(_ id: String) -> String { slots + id }
     func rollout(_ sha: String) -> String { rollouts + sha }
     var target: String { prefix + "target" }
+    /// The branch head the fleet last read from the remote (`FleetHead`).
+    var head: String { prefix + "head" }
+    /// `poll/<n>`: who asks the remote in poll interval n; n is zero-padded so the keys sort
+    /// by number and older claims are one range to delete.
+    var polls: String { prefix + "poll/" }
+    func poll(_ n: Int64) -> String { polls + String(repeating: "0", count: max(0, 20 - String(n).count)) + String(n) }
     var paused: String { prefix + "paused" }
     /// Never written: deleting it (a no-op) proves the user may write the fleet's keys.
     func accessCheck(_ id: String) -> String { prefix + "access-check/" + id }

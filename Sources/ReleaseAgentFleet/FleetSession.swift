@@ -2,7 +2,8 @@ import Foundation
 import ReleaseAgent
 import ReleaseAgentEtcd
 
-/// `serve`'s etcd session: `hosts/<host-id>` lives on one lease for as long as serve runs, so
+/// `serve`'s etcd session: `hosts/<host-id>` lives on one lease of `fleet-presence-ttl` for as
+/// long as serve runs, so
 /// `fleet status` lists every running agent and a second agent with the same id is refused at
 /// start (exit 2). The deploys' gates use this lease instead of one of their own.
 public final class FleetSession: @unchecked Sendable {
@@ -17,7 +18,9 @@ public final class FleetSession: @unchecked Sendable {
     nonisolated(unsafe) static var current: FleetSession?
 
     public var lease: Int64? { lock.withLock { leaseID } }
-    public var renewEvery: Duration { fleet.leaseTTL / 3 }
+    /// A third of fleet-presence-ttl: at the default 3m, one request a minute, the whole cost
+    /// of an idle host.
+    public var renewEvery: Duration { fleet.presenceTTL / 3 }
 
     /// Registers this host; a usage error (exit 2) when another live agent has its id. With
     /// etcd unreachable it starts unregistered and registers at the first renewal that works.
@@ -43,7 +46,7 @@ public final class FleetSession: @unchecked Sendable {
     }
 
     private func register() throws {
-        let lease = try etcd.grantLease(ttl: max(2, Int(fleet.leaseTTL.components.seconds)))
+        let lease = try etcd.grantLease(ttl: max(3, Int(fleet.presenceTTL.components.seconds)))
         let registration = FleetRegistration(etcd: etcd, keys: keys, fleet: fleet, layout: layout)
         do {
             try registration.put(

@@ -93,17 +93,49 @@ extension EtcdFleetGate {
     /// While waiting, this run's own registration lease is renewed from the wait's steps (no
     /// timer thread); serve's session renews its own. Errors wait for the next step.
     func keepRegistration() {
-        let due = lock.withLock { () -> Int64? in
-            guard let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= fleet.leaseTTL / 3 else { return nil }
-            lastKeepAlive = .now
-            return lease
+        let (due, line) = lock.withLock { () -> (Int64?, Int64?) in
+            let step = fleet.leaseTTL / 3
+            var due: Int64?
+            var line: Int64?
+            if let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= step {
+                lastKeepAlive = .now
+                due = lease
+            }
+            if let lineLease, ContinuousClock.now - lastLineKeepAlive >= step {
+                lastLineKeepAlive = .now
+                line = lineLease
+            }
+            return (due, line)
         }
-        guard let due else { return }
-        do {
-            try etcd.keepAlive(due)
-        } catch let error as EtcdError where error.kind == .leaseNotFound {
-            lock.withLock { if lease == due { lease = nil } }
-        } catch {}
+        if let due {
+            do {
+                try etcd.keepAlive(due)
+            } catch let error as EtcdError where error.kind == .leaseNotFound {
+                lock.withLock { if lease == due { lease = nil } }
+            } catch {}
+        }
+        if let line {
+            do {
+                try etcd.keepAlive(line)
+            } catch let error as EtcdError where error.kind == .leaseNotFound {
+                lock.withLock { if lineLease == line { lineLease = nil } }
+            } catch {}
+        }
+    }
+
+    /// The lease a place in line for a slot lives on, so a killed waiter leaves the line
+    /// within fleet-lease-ttl: this run's own registration lease, or in serve (whose
+    /// registration lives on the long presence lease) one granted for the wait, renewed by
+    /// its steps and revoked when it ends. An idle serve holds no short lease.
+    func waitLease() throws -> Int64? {
+        try lock.withLock { () throws -> Int64? in
+            guard sharedLease else { return lease }
+            if let lineLease { return lineLease }
+            let granted = try etcd.grantLease(ttl: ttlSeconds)
+            lineLease = granted
+            lastLineKeepAlive = .now
+            return granted
+        }
     }
 
     /// A canary claims its seat and goes; the others wait until every canary reported the
@@ -161,7 +193,7 @@ extension EtcdFleetGate {
         var create: Int64?
         while true {
             try step()
-            guard let lease = lock.withLock({ self.lease }) else { throw FleetHold("the registration lease is gone") }
+            guard let lease = try waitLease() else { throw FleetHold("the registration lease is gone") }
             if create == nil {
                 // A key this host-id left (a killed run of this host) keeps its place.
                 try etcd.put(mine, data, lease: lease)

@@ -16,14 +16,26 @@ public struct Poll {
         case paused
     }
 
-    public func run(force: Bool, trigger: String = "poll") throws -> Outcome {
+    /// `knownHead`: the head the fleet published (serve in fleet mode), taken instead of
+    /// asking the remote; a host whose release is that head already, or that refuses it,
+    /// stops here without asking etcd either. `sawHead`: told the head read from the remote.
+    public func run(
+        force: Bool, trigger: String = "poll", knownHead: CommitID? = nil, sawHead: ((CommitID) -> Void)? = nil
+    ) throws -> Outcome {
         let settings = operation.settings
         let check = PollCheck(operation: operation)
         if PauseState.isPaused(operation.layout) { return .paused }
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
         let (url, local) = try check.remote()
         let head: CommitID
-        if let local {
+        if let knownHead {
+            switch check.verdict(head: knownHead, force: force) {
+            case .live, .skipped: return .nothingToDo
+            case .quarantined(let reason): return .quarantined(knownHead.hex, reason: reason)
+            case .paused: return .paused
+            case .new: head = knownHead
+            }
+        } else if let local {
             head = local
             FetchState.record(ok: true, source: trigger, layout: operation.layout)
         } else {
@@ -43,6 +55,7 @@ public struct Poll {
             }
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
+        if knownHead == nil { sawHead?(head) }
         // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
         // One gate (one etcd client) for the whole cycle, the deploy below included.
         let gate = try operation.fleetGate()

@@ -29,7 +29,11 @@ public struct ServeCommand: AsyncParsableCommand {
 
         let logger = Self.makeLogger(json: resolved.logFormat == .json)
         let output = Output(json: resolved.logFormat == .json)
-        let queue = DeployQueue(settings: resolved, output: output, logger: logger)
+        // Fleet mode: the fleet polls the remote once per interval, not each host (FleetPollService).
+        let signals = try FleetSignals(settings: resolved, output: output)
+        var sawHead: (@Sendable (CommitID) -> Void)?
+        if let signals { sawHead = { head in signals.publish(head: head.hex) } }
+        let queue = DeployQueue(settings: resolved, output: output, logger: logger, sawHead: sawHead)
         let server = WebhookServer(
             verifier: WebhookVerifier(secret: secret, branch: resolved.branch), queue: queue, metrics: ServeMetrics(),
             deliveries: DeliveryBook(), settings: resolved, logger: logger)
@@ -69,10 +73,17 @@ public struct ServeCommand: AsyncParsableCommand {
         // The group stops its services in reverse order: the fleet session first in the list,
         // so its lease is kept alive until the deploy queue has stopped.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let poller: any Service =
+            if let signals {
+                FleetPollService(
+                    queue: queue, signals: signals, interval: resolved.pollInterval, layout: resolved.layout)
+            } else {
+                PollerService(queue: queue, interval: resolved.pollInterval)
+            }
         if let session { services.append(.init(service: FleetSessionService(session: session, logger: logger))) }
         services += [
             .init(service: DeployQueueService(queue: queue, grace: resolved.shutdownGrace, logger: logger)),
-            .init(service: PollerService(queue: queue, interval: resolved.pollInterval)),
+            .init(service: poller),
             .init(service: HangupService(queue: queue, reread: settings.rereader)),
             .init(service: http),
         ]

@@ -67,16 +67,21 @@ public final class SSHServer: @unchecked Sendable {
     }
 }
 
-/// Smart HTTP through `git http-backend`, behind basic auth with one accepted token.
+/// Smart HTTP through `git http-backend`, behind basic auth with one accepted token. With
+/// `requestLog`, every authorized request's method and path is appended to that file (what
+/// the remote was asked, counted where it is asked; libgit2's first, unauthenticated, try of
+/// each operation is answered 401 and not counted).
 public final class GitHTTPServer: @unchecked Sendable {
     public let port: Int
+    public let requestLog: String?
     private let running: RunningCommand
 
-    public init(projectRoot: String, token: String) throws {
+    public init(projectRoot: String, token: String, requestLog: String? = nil) throws {
         port = freePort()
+        self.requestLog = requestLog
         let script = """
             import base64, http.server, os, subprocess, sys
-            ROOT, PORT, TOKEN = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+            ROOT, PORT, TOKEN, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
             class H(http.server.BaseHTTPRequestHandler):
                 protocol_version = "HTTP/1.1"
                 def do_GET(self): self.cgi()
@@ -102,6 +107,8 @@ public final class GitHTTPServer: @unchecked Sendable {
                         self.send_header("Content-Length", "0")
                         self.end_headers()
                         return
+                    if LOG:
+                        with open(LOG, "a") as f: f.write(self.command + " " + self.path + "\\n")
                     path, _, query = self.path.partition("?")
                     env = dict(os.environ, GIT_PROJECT_ROOT=ROOT, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
                                QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_USER="deploy",
@@ -122,7 +129,9 @@ public final class GitHTTPServer: @unchecked Sendable {
                 def log_message(self, *a): pass
             http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
             """
-        running = try ShellCommand.start(["/usr/bin/env", "python3", "-c", script, projectRoot, String(port), token])
+        running = try ShellCommand.start([
+            "/usr/bin/env", "python3", "-c", script, projectRoot, String(port), token, requestLog ?? "",
+        ])
         let port = self.port
         guard eventually(timeout: 20, { portAcceptsConnections(port) }) else {
             kill(running.pid, SIGKILL)
@@ -131,6 +140,12 @@ public final class GitHTTPServer: @unchecked Sendable {
     }
 
     public func url(for name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
+
+    /// Ref advertisements served so far (one per `ls-remote`, one per fetch).
+    public var advertisements: Int {
+        guard let requestLog, let text = try? String(contentsOfFile: requestLog, encoding: .utf8) else { return 0 }
+        return text.split(separator: "\n").filter { $0.hasPrefix("GET ") && $0.contains("/info/refs") }.count
+    }
 
     deinit {
         kill(running.pid, SIGKILL)

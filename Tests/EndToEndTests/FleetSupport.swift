@@ -30,12 +30,12 @@ struct Host {
 
     init(
         _ id: String, scratch: Scratch, repo: GitFixture, etcd: String, log: String, extra: [String],
-        root: String? = nil
+        root: String? = nil, remote: String? = nil
     ) throws {
         self.id = id
         port = freePort()
         let name = root ?? id
-        agent = try Agent(root: scratch.sub(name), repo: repo.path)
+        agent = try Agent(root: scratch.sub(name), repo: remote ?? repo.path)
         let hooks = scratch.sub(name + "-hooks")
         try DemoService.writeHooks(into: hooks, restartPort: port)
         try fleetActivateHook.write(toFile: hooks + "/activate", atomically: true, encoding: .utf8)

@@ -29,6 +29,7 @@ struct SettingsTableTests {
             ["ftp://127.0.0.1:2379", "http://127.0.0.1:2379/v3", "http://127.0.0.1:99999", "http://127.0.0.1"]
         ),
         ("fleet-max-parallel", ["0"]), ("fleet-canary", ["-1"]), ("fleet-lease-ttl", ["1s"]),
+        ("fleet-presence-ttl", ["2s", "25h"]),
         ("fleet-offline", ["panic"]), ("host-id", ["a/b"]), ("fleet-auto-revert", ["maybe"]),
         // Alone each is refused for lacking its partner; AnalysisRulesTests checks the values.
         ("analysis-prometheus", ["ftp://127.0.0.1:9090", "http://u:p@127.0.0.1:9090"]), ("analysis", ["e: q < 1"]),

@@ -67,7 +67,10 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "Fleet mode: how long a host waits for the canaries before it stops waiting (default 30m).")
     var fleetCanaryTimeout: String?
     @Option(help: "Fleet mode: failed hosts that halt a sha's rollout (default 1).") var fleetMaxFailures: String?
-    @Option(help: "Fleet mode: TTL of the host's registration and slot (default 10s).") var fleetLeaseTtl: String?
+    @Option(help: "Fleet mode: TTL of a run's registration and of a held slot (default 10s).") var fleetLeaseTtl:
+        String?
+    @Option(help: "Fleet mode: TTL of serve's registration, renewed every third (default 3m).")
+    var fleetPresenceTtl: String?
     @Option(help: "Fleet mode: hold or alone while etcd is unreachable (default hold).") var fleetOffline: String?
     @Option(help: "Fleet mode: CA bundle for https:// etcd endpoints.") var fleetCaFile: String?
     @Option(help: "Fleet mode: client certificate (PEM) for etcd's --client-cert-auth.") var fleetCertFile: String?

@@ -40,6 +40,8 @@ public struct FleetSettings: Sendable, Equatable {
     public var canaryTimeout: Duration = .seconds(1800)
     public var maxFailures = 1
     public var leaseTTL: Duration = .seconds(10)
+    /// serve's registration: renewed every third of it, the one request of an idle host.
+    public var presenceTTL: Duration = .seconds(180)
     public var offline = Offline.hold
     public var caFile: String?
     /// A client certificate and its key (PEM), both or neither.
@@ -133,6 +135,11 @@ public struct FleetSettings: Sendable, Equatable {
         fleet.leaseTTL = try reader.duration("fleet-lease-ttl") ?? fleet.leaseTTL
         guard fleet.leaseTTL >= .seconds(2) else {
             throw bad("fleet-lease-ttl", try reader.string("fleet-lease-ttl") ?? "", reader, "at least 2s")
+        }
+        fleet.presenceTTL = try reader.duration("fleet-presence-ttl") ?? fleet.presenceTTL
+        guard fleet.presenceTTL >= .seconds(3), fleet.presenceTTL <= .seconds(86400) else {
+            throw bad(
+                "fleet-presence-ttl", try reader.string("fleet-presence-ttl") ?? "", reader, "between 3s and 24h")
         }
         if let text = try reader.string("fleet-offline") {
             guard let value = Offline(rawValue: text) else { throw bad("fleet-offline", text, reader, "hold or alone") }

@@ -23,8 +23,10 @@ public actor DeployQueue {
     private(set) var settings: Settings
     let output: Output
     let logger: Logger
-    private let triggers: AsyncStream<String>
-    private let continuation: AsyncStream<String>.Continuation
+    private let triggers: AsyncStream<DeployTrigger>
+    private let continuation: AsyncStream<DeployTrigger>.Continuation
+    /// Fleet mode: told each head this serve read from the remote (it publishes it).
+    private let sawHead: (@Sendable (CommitID) -> Void)?
     private var running = false
     private var closed = false
     private var ready = false
@@ -32,11 +34,15 @@ public actor DeployQueue {
     private var lastSHA: String?
     private var runs = 0
 
-    public init(settings: Settings, output: Output, logger: Logger) {
+    public init(
+        settings: Settings, output: Output, logger: Logger, sawHead: (@Sendable (CommitID) -> Void)? = nil
+    ) {
         self.settings = settings
         self.output = output
         self.logger = logger
-        (triggers, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(1))
+        self.sawHead = sawHead
+        (triggers, continuation) = AsyncStream.makeStream(
+            of: DeployTrigger.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var state: State {
@@ -78,9 +84,9 @@ public actor DeployQueue {
     }
 
     /// Queues a deploy of the newest head; while one runs, triggers collapse into one follow-up.
-    public func trigger(_ source: String) {
+    public func trigger(_ source: String, knownHead: CommitID? = nil) {
         guard !closed else { return }
-        continuation.yield(source)
+        continuation.yield(DeployTrigger(source: source, knownHead: knownHead))
     }
 
     /// Stops taking triggers (shutdown): the loop ends after the deploy that runs.
@@ -93,7 +99,7 @@ public actor DeployQueue {
     func runLoop() async {
         for await source in triggers {
             running = true
-            var next: String? = source
+            var next: DeployTrigger? = source
             while let current = next, !closed {
                 next = await runOnce(current)
             }
@@ -103,16 +109,18 @@ public actor DeployQueue {
 
     /// One run; returns the trigger to run again at once (the lock was busy, or a pause with
     /// a trigger waiting was lifted), or nil.
-    private func runOnce(_ source: String) async -> String? {
+    private func runOnce(_ trigger: DeployTrigger) async -> DeployTrigger? {
         runs += 1
         let settings = self.settings
         let output = self.output
+        let sawHead = self.sawHead
+        let source = trigger.source
         let result: Result<Poll.Outcome, Error>
         do {
             result = try await Self.onPool {
                 Result {
                     try Poll(operation: DeployContext(settings: settings, output: output)).run(
-                        force: false, trigger: source)
+                        force: false, trigger: source, knownHead: trigger.knownHead, sawHead: sawHead)
                 }
             }
         } catch {
@@ -129,7 +137,7 @@ public actor DeployQueue {
             // again once the lock frees, never dropped.
             logger.info("another operation holds the lock; retrying when it frees")
             try? await Task.sleep(for: Self.busyRetry)
-            return source
+            return trigger
         case .success(.quarantined(let sha, let reason)):
             logger.debug("head is quarantined", metadata: ["sha": "\(sha)", "reason": "\(reason)"])
         case .success(.paused):
@@ -139,7 +147,7 @@ public actor DeployQueue {
             while !closed && PauseState.isPaused(settings.layout) {
                 do { try await Task.sleep(for: .seconds(1)) } catch { return nil }
             }
-            return closed ? nil : "resume"
+            return closed ? nil : DeployTrigger(source: "resume", knownHead: nil)
         case .success(.nothingToDo):
             logger.debug("nothing to deploy", metadata: ["trigger": "\(source)"])
         case .failure(let error):
@@ -157,6 +165,13 @@ public actor DeployQueue {
     static func onPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async throws -> T {
         try await NIOThreadPool.singleton.runIfActive(body)
     }
+}
+
+/// What asks for a deploy: the source (webhook, poll, sighup, fleet head, ...) and, from the
+/// fleet's watch, the head it published (then the remote is not asked).
+struct DeployTrigger: Sendable {
+    var source: String
+    var knownHead: CommitID?
 }
 
 /// Runs the queue's loop inside the ServiceGroup: on shutdown it stops taking triggers, lets

@@ -1,0 +1,119 @@
+import Foundation
+import ReleaseAgentTestSupport
+import Testing
+
+/// Fleet mode at scale (SPEC, "Fleet mode at scale"): the remote sees one `ls-remote` per poll
+/// interval for the whole fleet, counted at a real `git http-backend`; a claimer killed -9
+/// costs an interval, never the loop; a webhook on one host reaches every host.
+@Suite("fleet at scale: one poll per interval for the whole fleet", .serialized)
+struct FleetScaleTests {
+    /// The host that claimed the newest poll interval, from etcd.
+    private func newestClaimer(_ cluster: EtcdCluster) throws -> (interval: Int, host: String)? {
+        let listed = try cluster.etcdctl(["get", "--prefix", "/release-agent/shop/poll/"])
+        let lines = listed.stdout.split(separator: "\n").map(String.init)
+        guard lines.count >= 2, let n = Int(lines[lines.count - 2].split(separator: "/").last ?? ""),
+            let object = try? JSONSerialization.jsonObject(with: Data(lines[lines.count - 1].utf8)) as? [String: Any],
+            let by = object["by"] as? String
+        else { return nil }
+        return (n, by)
+    }
+
+    @Test("5 serve agents: one ref advertisement per poll interval at the remote; a claimer killed -9 costs one")
+    func onePollPerInterval() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("served/app"))
+        let token = "tok-\(UUID().uuidString)"
+        try (token + "\n").write(toFile: scratch.sub("token"), atomically: true, encoding: .utf8)
+        let server = try GitHTTPServer(
+            projectRoot: scratch.sub("served"), token: token, requestLog: scratch.sub("requests.log"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...5).map {
+            try Host(
+                "p\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--token-file", scratch.sub("token")], remote: server.url(for: "app/.git"))
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        var serves = try hosts.map { host in
+            try ServeProcess(
+                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "2s"])
+        }
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+
+        // Idle: count the ref advertisements over whole intervals. Each host polling the
+        // remote itself would be 5 an interval.
+        let interval = 2.0
+        var start = Date().timeIntervalSince1970
+        // Begin just after an interval's boundary and its claim window (a tenth of it).
+        usleep(useconds_t((interval - start.truncatingRemainder(dividingBy: interval) + 0.5) * 1_000_000))
+        start = Date().timeIntervalSince1970
+        let before = server.advertisements
+        sleep(10)
+        let after = server.advertisements
+        let intervals = Int(Date().timeIntervalSince1970 / interval) - Int(start / interval)
+        #expect(after - before >= 1, "no host asked the remote in \(intervals) intervals")
+        #expect(
+            after - before <= intervals + 1,
+            "\(after - before) ref advertisements in \(intervals) poll intervals of 5 idle agents (one an interval is the promise)"
+        )
+        #expect(eventually(timeout: 10) { (try? newestClaimer(cluster)) != nil })
+
+        // The claimer of the newest interval is killed -9; a push still reaches every other
+        // host: another host claims the next interval.
+        let claimer = try #require(try newestClaimer(cluster))
+        let index = try #require(hosts.firstIndex { $0.id == claimer.host })
+        kill(serves[index].running.pid, SIGKILL)
+        _ = try? serves[index].running.wait(timeout: 10)
+        let b = try repo.commit("b")
+        let others = hosts.indices.filter { $0 != index }
+        #expect(eventually(timeout: 90) { others.allSatisfy { hosts[$0].agent.currentSHA == b } })
+        let later = try #require(try newestClaimer(cluster))
+        #expect(later.interval > claimer.interval && later.host != claimer.host, "\(later) after \(claimer)")
+        #expect(hosts[index].agent.currentSHA == a)
+        // Restarted, it takes its registration over at once and catches up from the published head.
+        serves[index] = try ServeProcess(
+            agent: hosts[index].agent,
+            arguments: hosts[index].arguments + ["--allow-unsigned", "--poll-interval", "2s"])
+        #expect(eventually(timeout: 90) { hosts[index].agent.currentSHA == b })
+        // One at a time (fleet-max-parallel 1) throughout.
+        #expect(eventually(timeout: 30) { activations(log).filter { $0.sha == b }.count == 5 })
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+        for serve in serves { _ = try serve.stop() }
+    }
+
+    @Test("polling off: a webhook on one host reaches every host through the published head")
+    func webhookReachesAll() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...3).map {
+            try Host("w\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        let serves = try hosts.map { host in
+            try ServeProcess(
+                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "0"])
+        }
+        // At start no head is published: each host reads the remote once and publishes it.
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+        let b = try repo.commit("b")
+        sleep(3)
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == a }, "a host deployed b with polling off and no webhook")
+        let body = try JSONSerialization.data(withJSONObject: [
+            "ref": "refs/heads/main", "after": b, "deleted": false,
+        ])
+        let headers = [
+            "X-GitHub-Event": "push", "X-GitHub-Delivery": UUID().uuidString, "Content-Type": "application/json",
+        ]
+        let reply = try TestHTTP.send("POST", serves[1].base + "/webhook", headers: headers, body: body)
+        #expect(reply.status == 202 || reply.status == 200, "\(reply.status) \(reply.body)")
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == b } })
+        let head = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"])
+        #expect(head.stdout.contains(b) && head.stdout.contains(#""by":"w2""#), "\(head.stdout)")
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+        for serve in serves { _ = try serve.stop() }
+    }
+}
