@@ -108,6 +108,14 @@ let package = Package(
             name: "release-agent-full",
             dependencies: ["ReleaseAgentServe"]
         ),
+        // bench/fleet-sim.sh: many simulated serve hosts through the real fleet gate. Not shipped.
+        .executableTarget(
+            name: "fleet-sim",
+            dependencies: [
+                "ReleaseAgent", "ReleaseAgentFleet",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .target(
             name: "ReleaseAgentTestSupport",
             dependencies: ["ReleaseAgent", "CShims", .product(name: "Crypto", package: "swift-crypto")]

@@ -21,23 +21,8 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cluster="" endpoints=""
-declare -a cports pports
-for i in 1 2 3; do cports[i]=$(port); pports[i]=$(port); cluster+="m$i=http://127.0.0.1:${pports[i]},"; done
-cluster=${cluster%,}
-for i in 1 2 3; do
-  etcd --name "m$i" --data-dir "$work/etcd-m$i" --listen-client-urls "http://127.0.0.1:${cports[i]}" \
-    --advertise-client-urls "http://127.0.0.1:${cports[i]}" --listen-peer-urls "http://127.0.0.1:${pports[i]}" \
-    --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}" --initial-cluster "$cluster" \
-    --initial-cluster-state new --initial-cluster-token bench --log-level warn > "$work/etcd-m$i.log" 2>&1 &
-  pids+=($!)
-  endpoints+="http://127.0.0.1:${cports[i]},"
-done
-endpoints=${endpoints%,}
-for (( i = 0; i < 100; i++ )); do
-  curl -fsS "http://127.0.0.1:${cports[1]}/health" 2>/dev/null | grep -q true && break; sleep 0.2
-done
+start_etcd_cluster "$work"
+port() { free_port; }
 
 export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null GIT_AUTHOR_NAME=b GIT_AUTHOR_EMAIL=b@example.invalid \
   GIT_COMMITTER_NAME=b GIT_COMMITTER_EMAIL=b@example.invalid
@@ -134,16 +119,7 @@ PY
   rows+="| $k | $hosts | $total s | $phase s | $floor s (ceil($hosts/$k) x $(printf '%.2f' "$one") s) | $(ratio "$phase" "$floor") | $peak | $failed |"$'\n'
 done
 
-# etcd's count of gateway requests (each unary call, each keepalive and each watch stream
-# created is one started gRPC call), all members.
-requests() {
-  local sum=0 i n
-  for i in 1 2 3; do
-    n=$(curl -fsS "http://127.0.0.1:${cports[i]}/metrics" | awk '/^grpc_server_started_total/ {s += $2} END {print s + 0}')
-    sum=$((sum + n))
-  done
-  echo "$sum"
-}
+requests() { etcd_requests; }
 start_serves() {
   serves=()
   for (( h = 1; h <= hosts; h++ )); do

@@ -58,3 +58,49 @@ else:
 open(out, "w").write(text)
 PY
 }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_etcd_cluster WORK: a 3-member etcd (Debian's etcd-server) on 127.0.0.1, data under
+# WORK; sets `endpoints` (comma-separated client URLs), `cports` and `etcd_pids`, and adds the
+# members to `pids` (the caller's cleanup kills them).
+start_etcd_cluster() {
+  local work=$1 cluster="" i
+  endpoints="" cports=() etcd_pids=()
+  local -a pports
+  for i in 1 2 3; do cports[i]=$(free_port); pports[i]=$(free_port); cluster+="m$i=http://127.0.0.1:${pports[i]},"; done
+  cluster=${cluster%,}
+  for i in 1 2 3; do
+    etcd --name "m$i" --data-dir "$work/etcd-m$i" --listen-client-urls "http://127.0.0.1:${cports[i]}" \
+      --advertise-client-urls "http://127.0.0.1:${cports[i]}" --listen-peer-urls "http://127.0.0.1:${pports[i]}" \
+      --initial-advertise-peer-urls "http://127.0.0.1:${pports[i]}" --initial-cluster "$cluster" \
+      --initial-cluster-state new --initial-cluster-token bench --log-level warn > "$work/etcd-m$i.log" 2>&1 &
+    pids+=($!)
+    etcd_pids[i]=$!
+    endpoints+="http://127.0.0.1:${cports[i]},"
+  done
+  endpoints=${endpoints%,}
+  for (( i = 0; i < 100; i++ )); do
+    curl -fsS "http://127.0.0.1:${cports[1]}/health" 2>/dev/null | grep -q true && break; sleep 0.2
+  done
+}
+
+# etcd_requests: etcd's count of requests (each unary call, each keepalive and each watch
+# stream created is one started gRPC call; the HTTP gateway's too), all members.
+etcd_requests() {
+  local sum=0 i n
+  for i in 1 2 3; do
+    n=$(curl -fsS "http://127.0.0.1:${cports[i]}/metrics" | awk '/^grpc_server_started_total/ {s += $2} END {print s + 0}')
+    sum=$((sum + n))
+  done
+  echo "$sum"
+}
+
+# etcd_rss: the members' resident memory now and at its peak (VmRSS / VmHWM), in MiB.
+etcd_rss() {
+  local i out=""
+  for i in 1 2 3; do
+    out+=$(awk '/^VmRSS/ {r = $2} /^VmHWM/ {h = $2} END {printf "%d/%d ", r / 1024, h / 1024}' "/proc/${etcd_pids[i]}/status")
+  done
+  echo "${out% }"
+}

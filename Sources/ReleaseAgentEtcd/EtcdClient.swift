@@ -81,6 +81,19 @@ public final class EtcdClient: @unchecked Sendable {
         try Self.decodeRange(try call("/v3/kv/range", Self.rangeBody(key, prefix: prefix), key: key))
     }
 
+    /// A range read whose answer does not grow with the number of keys (a count, a few keys).
+    public func range(_ key: String, prefix: Bool, _ query: EtcdRangeQuery) throws -> EtcdRange {
+        var body = Self.rangeBody(key, prefix: prefix)
+        if let revision = query.maxCreateRevision { body["max_create_revision"] = String(revision) }
+        if query.newestCreatedFirst {
+            body["sort_order"] = "DESCEND"
+            body["sort_target"] = "CREATE"
+        }
+        if let limit = query.limit { body["limit"] = String(limit) }
+        if query.countOnly { body["count_only"] = true }
+        return try Self.decodeRange(try call("/v3/kv/range", body, key: key))
+    }
+
     /// Puts without a comparison (registration on a lease). Returns the revision.
     @discardableResult
     public func put(_ key: String, _ value: Data, lease: Int64? = nil) throws -> Int64 {

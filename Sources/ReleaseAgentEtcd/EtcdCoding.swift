@@ -33,7 +33,7 @@ extension EtcdClient {
 
     static func decodeRange(_ answer: [String: Any]) throws -> EtcdRange {
         let kvs = try (answer["kvs"] as? [[String: Any]] ?? []).map(decodeKeyValue)
-        return EtcdRange(kvs: kvs, revision: revision(answer))
+        return EtcdRange(kvs: kvs, revision: revision(answer), count: int64(answer["count"]) ?? Int64(kvs.count))
     }
 
     static func compareBody(_ compare: EtcdCompare) -> [String: Any] {

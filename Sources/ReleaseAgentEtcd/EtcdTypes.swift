@@ -16,6 +16,25 @@ public struct EtcdKeyValue: Sendable, Equatable {
 public struct EtcdRange: Sendable, Equatable {
     public var kvs: [EtcdKeyValue]
     public var revision: Int64
+    /// How many keys the range holds (all of them, also beyond a limit or with count only).
+    public var count: Int64 = 0
+}
+
+/// A narrower range read: keys created before a revision, newest first, a few, or only counted.
+public struct EtcdRangeQuery: Sendable {
+    public var maxCreateRevision: Int64?
+    public var newestCreatedFirst = false
+    public var limit: Int64?
+    public var countOnly = false
+
+    public init(
+        maxCreateRevision: Int64? = nil, newestCreatedFirst: Bool = false, limit: Int64? = nil, countOnly: Bool = false
+    ) {
+        self.maxCreateRevision = maxCreateRevision
+        self.newestCreatedFirst = newestCreatedFirst
+        self.limit = limit
+        self.countOnly = countOnly
+    }
 }
 
 /// A txn comparison (`Compare` in etcd's rpc.proto).

@@ -12,6 +12,17 @@ extension EtcdClient {
         _ key: String, prefix: Bool, fromRevision: Int64, timeout: Duration,
         matches: @escaping @Sendable ([EtcdEvent]) -> Bool
     ) throws -> Bool {
+        try watch([EtcdWatchKey(key, prefix: prefix)], fromRevision: fromRevision, timeout: timeout, matches: matches)
+    }
+
+    /// As above, for several keys on one stream (one request however many keys). `stop` is
+    /// looked at every 50 ms while the stream is quiet (a shutdown ends the wait at once, not
+    /// at `timeout`); it costs etcd nothing.
+    public func watch(
+        _ keys: [EtcdWatchKey], fromRevision: Int64, timeout: Duration, stop: (() -> Bool)? = nil,
+        matches: @escaping @Sendable ([EtcdEvent]) -> Bool
+    ) throws -> Bool {
+        let key = keys.first?.key ?? ""
         let deadline = ContinuousClock.now + timeout
         var next = fromRevision
         var failures: [String] = []
@@ -21,9 +32,12 @@ extension EtcdClient {
         while ContinuousClock.now < deadline {
             let token = try self.token()
             let endpoint = endpoints[index % endpoints.count]
-            var body = Self.rangeBody(key, prefix: prefix)
-            body["start_revision"] = String(next)
-            let data = try JSONSerialization.data(withJSONObject: ["create_request": body])
+            var data = Data()
+            for watched in keys {
+                var body = Self.rangeBody(watched.key, prefix: watched.prefix)
+                body["start_revision"] = String(next)
+                data += try JSONSerialization.data(withJSONObject: ["create_request": body])
+            }
             let delegate = WatchDelegate(matches: matches)
             let url = endpoint.absoluteString.trimmingSuffix("/") + "/v3/watch"
             var request = try HTTPClient.Request(url: url, method: .POST)
@@ -31,8 +45,12 @@ extension EtcdClient {
             if let token { request.headers.add(name: "Authorization", value: token) }
             request.body = .byteBuffer(ByteBuffer(bytes: data))
             let task = http.execute(request: request, delegate: delegate)
-            let remaining = deadline - ContinuousClock.now
-            let waited = delegate.done.wait(timeout: .now() + remaining.timeInterval)
+            var waited = DispatchTimeoutResult.timedOut
+            while ContinuousClock.now < deadline {
+                let slice = min(deadline - ContinuousClock.now, stop == nil ? timeout : .milliseconds(50))
+                waited = delegate.done.wait(timeout: .now() + slice.timeInterval)
+                if waited == .success || stop?() == true { break }
+            }
             task.cancel()
             _ = try? task.futureResult.wait()
             let outcome = delegate.outcome
@@ -47,6 +65,7 @@ extension EtcdClient {
                 throw refusal(code: code, key: key)
             }
             if waited == .timedOut { return false }
+            if stop?() == true { return false }
             // The stream ended or never started: go on from what was seen, at the next member.
             if let seen = outcome.lastRevision { next = max(next, seen + 1) }
             if !outcome.created {

@@ -18,6 +18,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     let output: Output
     let layout: Layout
     let registration: FleetRegistration
+    /// serve's session: the registration lease the gate uses instead of one of its own.
+    let session: FleetSession?
     /// From the slot's grant to the swap: the lock, the re-check, a blue-green candidate's
     /// start and health check.
     let beforeSwap: Duration
@@ -29,9 +31,6 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// The lease is serve's session's: kept alive there, never revoked here.
     var sharedLease = false
     var lastKeepAlive = ContinuousClock.now
-    /// In serve, the lease of this run's place in line for a slot (see `waitLease`).
-    var lineLease: Int64?
-    var lastLineKeepAlive = ContinuousClock.now
     var slot: HeldSlot?
     var canarySeat = false
     var uncoordinated = false
@@ -45,10 +44,17 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         var granted: ContinuousClock.Instant?
     }
 
-    public init(settings: Settings, output: Output) throws {
+    /// A gate on the process's session (serve's), if there is one.
+    public convenience init(settings: Settings, output: Output) throws {
+        try self.init(settings: settings, output: output, session: FleetSession.current)
+    }
+
+    /// A gate on `session` (fleet-sim: many hosts in one process).
+    public init(settings: Settings, output: Output, session: FleetSession?) throws {
         guard let fleet = settings.fleet else { throw AgentError.usage("fleet mode needs fleet-etcd") }
         self.fleet = fleet
         self.output = output
+        self.session = session
         self.layout = settings.layout
         keys = FleetKeys(prefix: fleet.prefix)
         etcd = try fleet.etcdClient(requestTimeout: min(fleet.leaseTTL / 3, .seconds(3)))
@@ -236,16 +242,14 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// run wrote when it took the slot goes too, so no later run reports an activation that
     /// never began as failed. A result already decided (`finish`) stays until etcd has it.
     public func release() {
-        let (held, lease, shared, line) = lock.withLock { () -> (HeldSlot?, Int64?, Bool, Int64?) in
+        let (held, lease, shared) = lock.withLock { () -> (HeldSlot?, Int64?, Bool) in
             defer {
                 slot = nil
                 self.lease = nil
                 sharedLease = false
-                lineLease = nil
             }
-            return (slot, self.lease, sharedLease, lineLease)
+            return (slot, self.lease, sharedLease)
         }
-        if let line { try? etcd.revoke(line) }
         if let held {
             // A result this run announced when it took the slot (`ok` still unknown) whose
             // activation never reached the swap (no activation marker for it) is no result:

@@ -118,3 +118,10 @@ extension EtcdClient {
         throw EtcdError(.unavailable, "\(key) kept changing under 50 compare-and-swap attempts; try again")
     }
 }
+
+extension EtcdFleetGate {
+    /// A slot key as the agent writes it: `slots/<host-id>`, the host id as its value, on a lease.
+    static func isAgentSlot(_ kv: EtcdKeyValue, prefix: String) -> Bool {
+        kv.lease != 0 && kv.key.hasPrefix(prefix) && kv.text == String(kv.key.dropFirst(prefix.count))
+    }
+}

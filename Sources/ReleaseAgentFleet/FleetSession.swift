@@ -24,7 +24,9 @@ public final class FleetSession: @unchecked Sendable {
 
     /// Registers this host; a usage error (exit 2) when another live agent has its id. With
     /// etcd unreachable it starts unregistered and registers at the first renewal that works.
-    public static func start(_ settings: Settings, output: Output) throws -> FleetSession? {
+    /// `current`: the process's session, which every gate made after uses (serve); a
+    /// simulation of many hosts in one process keeps one session per host instead.
+    public static func start(_ settings: Settings, output: Output, current: Bool = true) throws -> FleetSession? {
         guard let fleet = settings.fleet else { return nil }
         let session = FleetSession(
             fleet: fleet, etcd: try fleet.etcdClient(),
@@ -34,7 +36,7 @@ public final class FleetSession: @unchecked Sendable {
         } catch let error as EtcdError where error.kind == .unavailable {
             output.line("fleet    etcd is unreachable at start; registering when it answers (\(error.detail))")
         }
-        current = session
+        if current { Self.current = session }
         return session
     }
 

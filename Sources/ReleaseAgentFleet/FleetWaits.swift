@@ -2,9 +2,11 @@ import Foundation
 import ReleaseAgent
 import ReleaseAgentEtcd
 
-/// The gate's waits. Each is a loop of bounded steps (a watch of at most a third of the lease
-/// TTL); every step re-reads the rollout, `paused` and `target` in one request, so a halt, a
-/// pause or a `fleet rollback` ends a wait whatever it waits on, and a shutdown ends it too.
+/// The gate's waits. Each is a loop of steps; a step is one watch that also covers `paused`,
+/// `target` and the rollout, so a halt, a pause or a `fleet rollback` wakes a wait whatever it
+/// waits on, and a shutdown ends it at once. Each wake re-reads the three in one request. A
+/// run's own lease (a `poll` or `deploy`) bounds a step to a third of its TTL to renew it;
+/// in serve (the presence lease, renewed by serve) a quiet step lasts 60 s.
 extension EtcdFleetGate {
     /// One step's checks: shutdown, halted, paused, a fleet rollback under way, superseded.
     /// Returns the rollout as read (nil: absent) and its revision.
@@ -65,7 +67,7 @@ extension EtcdFleetGate {
     func register(state: String, sha: String?, current: String?, result: String? = nil, again: Bool = false) throws {
         let lease = try lock.withLock { () throws -> Int64 in
             if let lease = self.lease { return lease }
-            if let shared = FleetSession.current?.lease {
+            if let shared = session?.lease {
                 self.lease = shared
                 sharedLease = true
                 return shared
@@ -85,7 +87,7 @@ extension EtcdFleetGate {
                 defer { if self.lease == lease { self.lease = nil } }
                 return sharedLease
             }
-            if shared { try FleetSession.current?.renew() }
+            if shared { try session?.renew() }
             try register(state: state, sha: sha, current: current, result: result, again: true)
         }
     }
@@ -93,49 +95,17 @@ extension EtcdFleetGate {
     /// While waiting, this run's own registration lease is renewed from the wait's steps (no
     /// timer thread); serve's session renews its own. Errors wait for the next step.
     func keepRegistration() {
-        let (due, line) = lock.withLock { () -> (Int64?, Int64?) in
-            let step = fleet.leaseTTL / 3
-            var due: Int64?
-            var line: Int64?
-            if let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= step {
-                lastKeepAlive = .now
-                due = lease
-            }
-            if let lineLease, ContinuousClock.now - lastLineKeepAlive >= step {
-                lastLineKeepAlive = .now
-                line = lineLease
-            }
-            return (due, line)
+        let due = lock.withLock { () -> Int64? in
+            guard let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= fleet.leaseTTL / 3 else { return nil }
+            lastKeepAlive = .now
+            return lease
         }
-        if let due {
-            do {
-                try etcd.keepAlive(due)
-            } catch let error as EtcdError where error.kind == .leaseNotFound {
-                lock.withLock { if lease == due { lease = nil } }
-            } catch {}
-        }
-        if let line {
-            do {
-                try etcd.keepAlive(line)
-            } catch let error as EtcdError where error.kind == .leaseNotFound {
-                lock.withLock { if lineLease == line { lineLease = nil } }
-            } catch {}
-        }
-    }
-
-    /// The lease a place in line for a slot lives on, so a killed waiter leaves the line
-    /// within fleet-lease-ttl: this run's own registration lease, or in serve (whose
-    /// registration lives on the long presence lease) one granted for the wait, renewed by
-    /// its steps and revoked when it ends. An idle serve holds no short lease.
-    func waitLease() throws -> Int64? {
-        try lock.withLock { () throws -> Int64? in
-            guard sharedLease else { return lease }
-            if let lineLease { return lineLease }
-            let granted = try etcd.grantLease(ttl: ttlSeconds)
-            lineLease = granted
-            lastLineKeepAlive = .now
-            return granted
-        }
+        guard let due else { return }
+        do {
+            try etcd.keepAlive(due)
+        } catch let error as EtcdError where error.kind == .leaseNotFound {
+            lock.withLock { if lease == due { lease = nil } }
+        } catch {}
     }
 
     /// A canary claims its seat and goes; the others wait until every canary reported the
@@ -164,7 +134,7 @@ extension EtcdFleetGate {
             }
             let healthy =
                 current.canaries.count >= count && current.canaries.allSatisfy { current.canariesHealthy[$0] != nil }
-            var step = waitStep
+            var step = lock.withLock { sharedLease } ? Duration.seconds(60) : waitStep
             if healthy {
                 let soaked = Date().timeIntervalSince1970 - (current.canariesHealthy.values.max() ?? 0)
                 if soaked >= fleet.canarySoak.seconds { return }
@@ -175,14 +145,17 @@ extension EtcdFleetGate {
                     "the canaries did not report \(sha.prefix(12)) healthy within fleet-canary-timeout (\(fleet.canaryTimeout.short)); it stays built, not live, and the next trigger waits again"
                 )
             }
-            _ = try etcd.watch(key, prefix: false, fromRevision: revision + 1, timeout: step) { _ in true }
+            _ = try etcd.watch(
+                [EtcdWatchKey(key), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target)], fromRevision: revision + 1,
+                timeout: step, stop: { Cancellation.isStopping }
+            ) { _ in true }
         }
     }
 
     /// The first `fleet-max-parallel` keys under slots/ by create revision hold a slot; a
-    /// waiter's key lives on the registration lease (a dead waiter's key goes with it) and
-    /// watches the key just before its own (etcd's lock recipe). At the front the key is put
-    /// again on a lease of its own of TTL `bound` (a put keeps the create revision, so the
+    /// waiter's key lives on the registration lease (a dead waiter's key goes with it). A wake
+    /// reads at most `fleet-max-parallel` keys, however long the line. At the front the key is
+    /// put again on a lease of its own of TTL `bound` (a put keeps the create revision, so the
     /// order holds). Returns the position and the number of slots.
     func acquireSlot(_ sha: String, checking: Bool = true) throws -> (Int, Int) {
         let step: () throws -> Void = {
@@ -193,28 +166,32 @@ extension EtcdFleetGate {
         var create: Int64?
         while true {
             try step()
-            guard let lease = try waitLease() else { throw FleetHold("the registration lease is gone") }
+            guard let lease = lock.withLock({ self.lease }) else { throw FleetHold("the registration lease is gone") }
             if create == nil {
                 // A key this host-id left (a killed run of this host) keeps its place.
                 try etcd.put(mine, data, lease: lease)
                 create = try etcd.get(mine)?.createRevision
                 lock.withLock { slot = HeldSlot(createRevision: create ?? 0, lease: nil, granted: nil) }
             }
-            let slots = try etcd.range(keys.slots, prefix: true)
-            let ordered = slots.kvs.sorted { $0.createRevision < $1.createRevision }
-            // Every slot the agent writes lives on a lease and names its host: any other key
-            // would never free itself, so it fails closed, naming the key, instead of a wait
-            // without end.
-            if let stray = ordered.first(where: { !Self.isAgentSlot($0, prefix: keys.slots) }) {
-                throw unreadable(stray.key, "a slot this agent did not write (no lease, or not its host's name)")
-            }
-            guard let index = ordered.firstIndex(where: { $0.key == mine && $0.createRevision == create }) else {
+            guard let create, try etcd.get(mine)?.createRevision == create else {
                 create = nil  // expired while etcd was out of reach: in line again
                 continue
             }
-            let hosts = try etcd.range(keys.hosts, prefix: true).kvs.count
-            let limit = fleet.maxParallel.of(max(hosts, 1))
-            if index < limit, let create {
+            let hosts = try etcd.range(keys.hosts, prefix: true, EtcdRangeQuery(countOnly: true)).count
+            let limit = fleet.maxParallel.of(max(Int(hosts), 1))
+            // The keys ahead of this one, the nearest `limit` only: fewer means a slot. The
+            // answer does not grow with the line.
+            let ahead = try etcd.range(
+                keys.slots, prefix: true,
+                EtcdRangeQuery(maxCreateRevision: create - 1, newestCreatedFirst: true, limit: Int64(limit)))
+            // Every slot the agent writes lives on a lease and names its host: any other key
+            // would never free itself, so it fails closed, naming the key, instead of a wait
+            // without end.
+            if let stray = ahead.kvs.first(where: { !Self.isAgentSlot($0, prefix: keys.slots) }) {
+                throw unreadable(stray.key, "a slot this agent did not write (no lease, or not its host's name)")
+            }
+            let index = ahead.kvs.count
+            if index < limit {
                 let slotLease = try etcd.grantLease(ttl: Int(bound.components.seconds) + 1)
                 let taken = try etcd.txn(
                     [EtcdCompare(key: mine, .createRevision(create))],
@@ -228,18 +205,42 @@ extension EtcdFleetGate {
                 try step()
                 return (index, limit)
             }
-            FleetLocalState(.waitingSlot, sha: sha, detail: "\(index - limit + 1) ahead, \(limit) slot(s)").write(
-                layout)
-            let before = ordered[index - 1].key
-            _ = try etcd.watch(before, prefix: false, fromRevision: slots.revision + 1, timeout: waitStep) { events in
-                events.contains { $0.kind == .delete }
-            }
+            // The first waiter watches the `limit` keys ahead (the holders): any that goes frees
+            // its slot. Each waiter behind it watches only the key just before its own, and
+            // wakes when that one is deleted or put again at its slot (then it is first).
+            let first = index == limit
+            let watched = first ? ahead.kvs.map(\.key) : Array(ahead.kvs.prefix(1).map(\.key))
+            let host = ahead.kvs[0].key.dropFirst(keys.slots.count)
+            FleetLocalState(.waitingSlot, sha: sha, detail: "in line behind \(host), \(limit) slot(s)").write(layout)
+            try waitInLine(watching: watched, wakeOnPut: !first, sha: sha, after: ahead.revision)
         }
     }
 
-    /// A slot key as the agent writes it: `slots/<host-id>`, the host id as its value, on a lease.
-    static func isAgentSlot(_ kv: EtcdKeyValue, prefix: String) -> Bool {
-        kv.lease != 0 && kv.key.hasPrefix(prefix) && kv.text == String(kv.key.dropFirst(prefix.count))
+    /// One wait in line, on one watch stream: until a watched key ahead is deleted (or, behind
+    /// the first waiter, put again: the one ahead took a slot), the sha is halted, the fleet
+    /// paused or a fleet rollback set, or a shutdown. A handover wakes the first waiter and the
+    /// one behind it, not the line: its cost does not grow with the fleet. In serve the place
+    /// in line lives on the presence lease, which serve renews, so a quiet wait lasts 60 s; a
+    /// run's own lease is renewed every third of its TTL.
+    func waitInLine(watching ahead: [String], wakeOnPut: Bool, sha: String, after revision: Int64) throws {
+        let rollout = keys.rollout(sha)
+        let quiet = lock.withLock { sharedLease } ? Duration.seconds(60) : waitStep
+        let watched = Set(ahead)
+        _ = try etcd.watch(
+            ahead.map { EtcdWatchKey($0) } + [
+                EtcdWatchKey(rollout), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target),
+            ],
+            fromRevision: revision + 1, timeout: quiet, stop: { Cancellation.isStopping }
+        ) { events in
+            events.contains { event in
+                if watched.contains(event.kv.key) { return event.kind == .delete || wakeOnPut }
+                if event.kv.key == rollout {
+                    return event.kind == .delete
+                        || (try? JSONDecoder().decode(RolloutRecord.self, from: event.kv.value))?.halted != nil
+                }
+                return event.kind == .put
+            }
+        }
     }
 
     /// The result into the rollout (and a halt at fleet-max-failures), retried until it lands
