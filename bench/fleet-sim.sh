@@ -14,8 +14,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 activation=${1:-1}
 command -v etcd >/dev/null || { echo "Error: etcd is not installed; apt-get install -y etcd-server" >&2; exit 1; }
-swift build -c release --package-path "$top" --scratch-path "$top/.build-static" --product fleet-sim >&2
-sim="$(swift build -c release --package-path "$top" --scratch-path "$top/.build-static" --show-bin-path)/fleet-sim"
+# The same build flags as release_agent_binary: one scratch folder serves both scripts.
+flags=(-c release --static-swift-stdlib --scratch-path "$top/.build-static" --package-path "$top")
+swift build "${flags[@]}" --product fleet-sim >&2
+sim="$(swift build "${flags[@]}" --show-bin-path)/fleet-sim"
 work=$(mktemp -d "$(bench_base)/ra-fleet-sim-XXXX")
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

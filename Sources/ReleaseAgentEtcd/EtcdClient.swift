@@ -148,6 +148,13 @@ public final class EtcdClient: @unchecked Sendable {
         return ttl
     }
 
+    /// The TTL `lease` was granted with; nil if it expired or was revoked.
+    public func grantedTTL(_ lease: Int64) throws -> Int64? {
+        let answer = try call("/v3/lease/timetolive", ["ID": String(lease)])
+        guard let ttl = Self.int64(answer["TTL"]), ttl > 0 else { return nil }
+        return Self.int64(answer["grantedTTL"])
+    }
+
     public func revoke(_ lease: Int64) throws { _ = try call("/v3/lease/revoke", ["ID": String(lease)]) }
 
     // MARK: the request path

@@ -31,6 +31,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// The lease is serve's session's: kept alive there, never revoked here.
     var sharedLease = false
     var lastKeepAlive = ContinuousClock.now
+    /// serve's first waiter for a slot: its place in line on a short lease (`FleetLine`).
+    var lineLease: Int64?
+    var lastLineKeepAlive = ContinuousClock.now
     var slot: HeldSlot?
     var canarySeat = false
     var uncoordinated = false
@@ -242,13 +245,14 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// run wrote when it took the slot goes too, so no later run reports an activation that
     /// never began as failed. A result already decided (`finish`) stays until etcd has it.
     public func release() {
-        let (held, lease, shared) = lock.withLock { () -> (HeldSlot?, Int64?, Bool) in
+        let (held, lease, shared, line) = lock.withLock { () -> (HeldSlot?, Int64?, Bool, Int64?) in
             defer {
                 slot = nil
                 self.lease = nil
                 sharedLease = false
+                lineLease = nil
             }
-            return (slot, self.lease, sharedLease)
+            return (slot, self.lease, sharedLease, lineLease)
         }
         if let held {
             // A result this run announced when it took the slot (`ok` still unknown) whose
@@ -281,6 +285,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
             }
             if let slotLease = held.lease { try? etcd.revoke(slotLease) }
         }
+        if let line { try? etcd.revoke(line) }
         // Revoking this run's own lease deletes its registration at once; serve's stays, and
         // no longer says waiting or activating once the wait ended without an activation.
         if let lease, !shared { try? etcd.revoke(lease) }

@@ -95,17 +95,31 @@ extension EtcdFleetGate {
     /// While waiting, this run's own registration lease is renewed from the wait's steps (no
     /// timer thread); serve's session renews its own. Errors wait for the next step.
     func keepRegistration() {
-        let due = lock.withLock { () -> Int64? in
-            guard let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= fleet.leaseTTL / 3 else { return nil }
-            lastKeepAlive = .now
-            return lease
+        let (due, line) = lock.withLock { () -> (Int64?, Int64?) in
+            let every = fleet.leaseTTL / 3
+            var due: Int64?
+            var line: Int64?
+            if let lease, !sharedLease, ContinuousClock.now - lastKeepAlive >= every {
+                lastKeepAlive = .now
+                due = lease
+            }
+            if let lineLease, ContinuousClock.now - lastLineKeepAlive >= every {
+                lastLineKeepAlive = .now
+                line = lineLease
+            }
+            return (due, line)
         }
-        guard let due else { return }
-        do {
-            try etcd.keepAlive(due)
-        } catch let error as EtcdError where error.kind == .leaseNotFound {
-            lock.withLock { if lease == due { lease = nil } }
-        } catch {}
+        for renew in [due, line].compactMap({ $0 }) {
+            do {
+                try etcd.keepAlive(renew)
+            } catch let error as EtcdError where error.kind == .leaseNotFound {
+                // Gone: the registration is put again, the place in line taken again.
+                lock.withLock {
+                    if lease == renew { lease = nil }
+                    if lineLease == renew { lineLease = nil }
+                }
+            } catch {}
+        }
     }
 
     /// A canary claims its seat and goes; the others wait until every canary reported the
@@ -149,97 +163,6 @@ extension EtcdFleetGate {
                 [EtcdWatchKey(key), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target)], fromRevision: revision + 1,
                 timeout: step, stop: { Cancellation.isStopping }
             ) { _ in true }
-        }
-    }
-
-    /// The first `fleet-max-parallel` keys under slots/ by create revision hold a slot; a
-    /// waiter's key lives on the registration lease (a dead waiter's key goes with it). A wake
-    /// reads at most `fleet-max-parallel` keys, however long the line. At the front the key is
-    /// put again on a lease of its own of TTL `bound` (a put keeps the create revision, so the
-    /// order holds). Returns the position and the number of slots.
-    func acquireSlot(_ sha: String, checking: Bool = true) throws -> (Int, Int) {
-        let step: () throws -> Void = {
-            if checking { try self.check(sha) } else { try self.checkPaused() }
-        }
-        let mine = keys.slot(fleet.hostID)
-        let data = Data(fleet.hostID.utf8)
-        var create: Int64?
-        while true {
-            try step()
-            guard let lease = lock.withLock({ self.lease }) else { throw FleetHold("the registration lease is gone") }
-            if create == nil {
-                // A key this host-id left (a killed run of this host) keeps its place.
-                try etcd.put(mine, data, lease: lease)
-                create = try etcd.get(mine)?.createRevision
-                lock.withLock { slot = HeldSlot(createRevision: create ?? 0, lease: nil, granted: nil) }
-            }
-            guard let create, try etcd.get(mine)?.createRevision == create else {
-                create = nil  // expired while etcd was out of reach: in line again
-                continue
-            }
-            let hosts = try etcd.range(keys.hosts, prefix: true, EtcdRangeQuery(countOnly: true)).count
-            let limit = fleet.maxParallel.of(max(Int(hosts), 1))
-            // The keys ahead of this one, the nearest `limit` only: fewer means a slot. The
-            // answer does not grow with the line.
-            let ahead = try etcd.range(
-                keys.slots, prefix: true,
-                EtcdRangeQuery(maxCreateRevision: create - 1, newestCreatedFirst: true, limit: Int64(limit)))
-            // Every slot the agent writes lives on a lease and names its host: any other key
-            // would never free itself, so it fails closed, naming the key, instead of a wait
-            // without end.
-            if let stray = ahead.kvs.first(where: { !Self.isAgentSlot($0, prefix: keys.slots) }) {
-                throw unreadable(stray.key, "a slot this agent did not write (no lease, or not its host's name)")
-            }
-            let index = ahead.kvs.count
-            if index < limit {
-                let slotLease = try etcd.grantLease(ttl: Int(bound.components.seconds) + 1)
-                let taken = try etcd.txn(
-                    [EtcdCompare(key: mine, .createRevision(create))],
-                    success: [.put(key: mine, value: data, lease: slotLease)])
-                guard taken.succeeded else {
-                    try? etcd.revoke(slotLease)
-                    continue
-                }
-                lock.withLock { slot = HeldSlot(createRevision: create, lease: slotLease, granted: .now) }
-                // A halt or pause that came with the slot still counts.
-                try step()
-                return (index, limit)
-            }
-            // The first waiter watches the `limit` keys ahead (the holders): any that goes frees
-            // its slot. Each waiter behind it watches only the key just before its own, and
-            // wakes when that one is deleted or put again at its slot (then it is first).
-            let first = index == limit
-            let watched = first ? ahead.kvs.map(\.key) : Array(ahead.kvs.prefix(1).map(\.key))
-            let host = ahead.kvs[0].key.dropFirst(keys.slots.count)
-            FleetLocalState(.waitingSlot, sha: sha, detail: "in line behind \(host), \(limit) slot(s)").write(layout)
-            try waitInLine(watching: watched, wakeOnPut: !first, sha: sha, after: ahead.revision)
-        }
-    }
-
-    /// One wait in line, on one watch stream: until a watched key ahead is deleted (or, behind
-    /// the first waiter, put again: the one ahead took a slot), the sha is halted, the fleet
-    /// paused or a fleet rollback set, or a shutdown. A handover wakes the first waiter and the
-    /// one behind it, not the line: its cost does not grow with the fleet. In serve the place
-    /// in line lives on the presence lease, which serve renews, so a quiet wait lasts 60 s; a
-    /// run's own lease is renewed every third of its TTL.
-    func waitInLine(watching ahead: [String], wakeOnPut: Bool, sha: String, after revision: Int64) throws {
-        let rollout = keys.rollout(sha)
-        let quiet = lock.withLock { sharedLease } ? Duration.seconds(60) : waitStep
-        let watched = Set(ahead)
-        _ = try etcd.watch(
-            ahead.map { EtcdWatchKey($0) } + [
-                EtcdWatchKey(rollout), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target),
-            ],
-            fromRevision: revision + 1, timeout: quiet, stop: { Cancellation.isStopping }
-        ) { events in
-            events.contains { event in
-                if watched.contains(event.kv.key) { return event.kind == .delete || wakeOnPut }
-                if event.kv.key == rollout {
-                    return event.kind == .delete
-                        || (try? JSONDecoder().decode(RolloutRecord.self, from: event.kv.value))?.halted != nil
-                }
-                return event.kind == .put
-            }
         }
     }
 

@@ -14,6 +14,10 @@ public struct DeployRequest: Sendable {
     public var trigger = "cli"
     /// poll and webhooks: never deploy a quarantined sha (a failed one, or one a rollback left).
     public var respectQuarantine = false
+    /// The head the fleet published (serve in fleet mode): when an earlier fetch from the
+    /// remote left the branch there already, it is not fetched again (a host held or waiting
+    /// asks the remote nothing when it tries again each interval).
+    public var knownHead: CommitID?
 
     public init(target: Target = .branchHead, force: Bool = false, trigger: String = "cli") {
         self.target = target
@@ -123,8 +127,15 @@ public struct Deploy {
         let fetchStart = ContinuousClock.now
         let fetched = try { () throws -> (CommitID, String) in
             let progress = operation.output.progress("fetch")
-            let head = try FetchState.recording(trigger: request.trigger, layout: operation.layout) {
-                try cache.fetch(branch: settings.branch, progress: progress)
+            let head: CommitID
+            if case .branchHead = request.target, let known = request.knownHead,
+                try cache.branchHead(settings.branch) == known
+            {
+                head = known
+            } else {
+                head = try FetchState.recording(trigger: request.trigger, layout: operation.layout) {
+                    try cache.fetch(branch: settings.branch, progress: progress)
+                }
             }
             switch request.target {
             case .branchHead:

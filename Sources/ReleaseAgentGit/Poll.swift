@@ -84,7 +84,9 @@ public struct Poll {
         case .new: break
         }
         do {
-            let result = try Deploy(operation: operation).run(DeployRequest(force: force, trigger: trigger), gate: gate)
+            var request = DeployRequest(force: force, trigger: trigger)
+            request.knownHead = knownHead
+            let result = try Deploy(operation: operation).run(request, gate: gate)
             switch result {
             case .deployed(let sha): return .deployed(sha)
             case .alreadyCurrent, .refusedAgain, .held, .skipped: return .nothingToDo

@@ -55,8 +55,8 @@ struct FleetSim: ParsableCommand {
         let failed = times.failures
         print(
             String(
-                format: "rollout %.2f s, activations %d, failed %d, peak %d", end - start, hosts - failed, failed,
-                times.peak))
+                format: "rollout %.2f s, activations %d, failed %d, peak %d, renewals %d", end - start, hosts - failed,
+                failed, times.peak, renewing.count))
     }
 
     func hostSettings(_ n: Int) throws -> Settings {

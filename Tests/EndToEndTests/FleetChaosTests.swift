@@ -122,7 +122,7 @@ final class ChaosRun {
     }
 
     func serve(_ host: Host) throws -> ServeProcess {
-        try ServeProcess(agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+        try host.serve(pollInterval: "1s")
     }
 
     var now: Double { Date().timeIntervalSince1970 }

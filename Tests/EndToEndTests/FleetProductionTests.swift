@@ -91,8 +91,7 @@ struct FleetProductionTests {
         #expect(!hosts[0].agent.releaseDirs().contains(b))
 
         // serve through the same cluster: it registers, and a push rolls out.
-        let serve = try ServeProcess(
-            agent: hosts[1].agent, arguments: hosts[1].arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+        let serve = try hosts[1].serve(pollInterval: "1s")
         #expect(eventually(timeout: 120) { hosts[1].agent.currentSHA == b }, "\(serve.running.stderrSoFar)")
         let stopped = try serve.stop()
         #expect(stopped.status == 0, "\(stopped.stderr)")

@@ -179,8 +179,7 @@ struct FleetPromiseTests {
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         func serve(_ host: Host) throws -> ServeProcess {
-            try ServeProcess(
-                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+            try host.serve(pollInterval: "1s")
         }
         var serves = try hosts.map(serve)
         #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
@@ -335,13 +334,5 @@ struct FleetPromiseTests {
         let pausedStatus = try hosts[0].fleet("status")
         #expect(pausedStatus.stdout.contains("PAUSED"), "\(pausedStatus.stdout)")
         #expect(!pausedStatus.stdout.contains("\u{1b}"), "a raw escape reached the terminal")
-    }
-}
-
-/// Hosts whose activation of `sha` began, in order.
-private func activationsStarted(_ log: String, _ sha: String) -> [String] {
-    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
-        let parts = line.split(separator: " ")
-        return parts.count == 4 && parts[0] == "start" && parts[2] == sha ? String(parts[1]) : nil
     }
 }

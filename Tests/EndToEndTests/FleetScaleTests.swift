@@ -36,8 +36,7 @@ struct FleetScaleTests {
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         var serves = try hosts.map { host in
-            try ServeProcess(
-                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "2s"])
+            try host.serve(pollInterval: "2s")
         }
         #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
 
@@ -72,9 +71,7 @@ struct FleetScaleTests {
         #expect(later.interval > claimer.interval && later.host != claimer.host, "\(later) after \(claimer)")
         #expect(hosts[index].agent.currentSHA == a)
         // Restarted, it takes its registration over at once and catches up from the published head.
-        serves[index] = try ServeProcess(
-            agent: hosts[index].agent,
-            arguments: hosts[index].arguments + ["--allow-unsigned", "--poll-interval", "2s"])
+        serves[index] = try hosts[index].serve(pollInterval: "2s")
         #expect(eventually(timeout: 90) { hosts[index].agent.currentSHA == b })
         // One at a time (fleet-max-parallel 1) throughout.
         #expect(eventually(timeout: 30) { activations(log).filter { $0.sha == b }.count == 5 })
@@ -94,8 +91,7 @@ struct FleetScaleTests {
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         let serves = try hosts.map { host in
-            try ServeProcess(
-                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "0"])
+            try host.serve(pollInterval: "0")
         }
         // At start no head is published: each host reads the remote once and publishes it.
         #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
@@ -115,5 +111,54 @@ struct FleetScaleTests {
         #expect(head.stdout.contains(b) && head.stdout.contains(#""by":"w2""#), "\(head.stdout)")
         #expect(peak(activations(log).filter { $0.sha == b }) == 1)
         for serve in serves { _ = try serve.stop() }
+    }
+
+    @Test(
+        "serves killed -9 first and second in line for a slot: the line goes on after fleet-lease-ttl, not fleet-presence-ttl"
+    )
+    func deadWaiters() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...4).map {
+            try Host(
+                "d\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--hook-timeout", "40s"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        let serves = try hosts.map { try $0.serve(pollInterval: "1s") }
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+
+        // The first host to get the slot holds in its activate hook; three wait in line.
+        for host in hosts { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
+        let b = try repo.commit("b")
+        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
+        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 3 })
+        // Who is behind whom, from each waiter's fleet.json: "in line behind <host>, ...".
+        func behind(_ id: String?) -> Int? {
+            hosts.firstIndex { host in id.map { host.detail?.contains("in line behind \($0),") == true } ?? false }
+        }
+        let holder = activationsStarted(log, b).first
+        #expect(eventually(timeout: 30) { behind(behind(holder).map { hosts[$0].id }) != nil })
+        guard let first = behind(holder), let second = behind(hosts[first].id),
+            let holderIndex = hosts.firstIndex(where: { $0.id == holder }),
+            let last = hosts.indices.first(where: { ![first, second, holderIndex].contains($0) })
+        else { return }
+        // The first waiter moved to a short lease; the second is still on its presence lease
+        // (3m): killed, each costs the line fleet-lease-ttl (3s) before the next goes.
+        kill(serves[first].running.pid, SIGKILL)
+        kill(serves[second].running.pid, SIGKILL)
+        unlink(hosts[holderIndex].agent.root + "/HOLD")
+        unlink(hosts[last].agent.root + "/HOLD")
+        let slots = { (try? cluster.etcdctl(["get", "--prefix", "/release-agent/shop/slots/"]).stdout) ?? "" }
+        #expect(
+            eventually(timeout: 60) { hosts[last].agent.currentSHA == b },
+            "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" }) \(slots())")
+        #expect(
+            serves[last].running.stderrSoFar.contains("ahead in line, did not move within fleet-lease-ttl"))
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+        for index in [holderIndex, last] { _ = try serves[index].stop() }
     }
 }

@@ -55,12 +55,21 @@ struct Host {
 
     func deploy() throws -> RunningCommand { try agent.start("deploy", arguments) }
 
+    /// `serve` for this host, unsigned commits allowed, polling every `pollInterval` ("0": off).
+    func serve(pollInterval: String) throws -> ServeProcess {
+        try ServeProcess(agent: agent, arguments: arguments + ["--allow-unsigned", "--poll-interval", pollInterval])
+    }
+
     /// The fleet.json phase of this host (waiting-slot, waiting-canaries, activating, ...).
-    var phase: String? {
+    var phase: String? { fleetState("phase") }
+    /// The fleet.json detail (waiting-slot: "in line behind <host>, K slot(s)").
+    var detail: String? { fleetState("detail") }
+
+    private func fleetState(_ field: String) -> String? {
         guard let data = FileManager.default.contents(atPath: agent.root + "/.release-agent/fleet.json"),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return nil }
-        return object["phase"] as? String
+        return object[field] as? String
     }
     func fleet(_ subcommand: String) throws -> CommandResult { try agent.run("fleet " + subcommand, arguments) }
 }
@@ -97,4 +106,12 @@ func peak(_ intervals: [(host: String, sha: String, start: Double, end: Double)]
         most = max(most, now)
     }
     return most
+}
+
+/// Hosts whose activation of `sha` began, in order.
+func activationsStarted(_ log: String, _ sha: String) -> [String] {
+    ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { line in
+        let parts = line.split(separator: " ")
+        return parts.count == 4 && parts[0] == "start" && parts[2] == sha ? String(parts[1]) : nil
+    }
 }

@@ -147,8 +147,7 @@ struct FleetTests {
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         let serves = try hosts.map { host in
-            try ServeProcess(
-                agent: host.agent, arguments: host.arguments + ["--allow-unsigned", "--poll-interval", "1s"])
+            try host.serve(pollInterval: "1s")
         }
         #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == a } })
         // Each serve is registered while it runs; a second one with a taken host-id exits 2.
