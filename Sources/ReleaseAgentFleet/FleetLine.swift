@@ -7,12 +7,12 @@ import ReleaseAgentEtcd
 /// (exactly K keys ahead) watches the holders, every other waiter only the two keys before its
 /// own. A handover wakes the first waiter, which takes the slot (a put), and so the two behind
 /// it: a constant number of requests whatever the length of the line. Each
-/// wake reads at most K + 2 keys and counts the hosts without reading them.
+/// wake reads at most K + 3 keys and counts the hosts without reading them.
 ///
 /// A waiter's key lives on the registration lease. In serve that is the long presence lease,
 /// so the first waiter moves its key to a lease of `fleet-lease-ttl` of its own, renewed while
 /// it waits; a serve killed before it got there (its key unmoved on its presence lease where it
-/// should have moved) is found by the waiter behind it, which deletes its key after
+/// should have moved) is found by the two waiters behind it, which delete its key after
 /// `fleet-lease-ttl`. A dead waiter costs the line `fleet-lease-ttl`, not `fleet-presence-ttl`.
 extension EtcdFleetGate {
     /// Waits for a slot and takes it: put again on a lease of its own of TTL `bound` (a put keeps
@@ -43,11 +43,11 @@ extension EtcdFleetGate {
             }
             let hosts = try etcd.range(keys.hosts, prefix: true, EtcdRangeQuery(countOnly: true)).count
             let limit = fleet.maxParallel.of(max(Int(hosts), 1))
-            // The nearest K + 2 keys ahead: fewer than K is a slot, K the first waiter, K + 1
-            // the second. The answer does not grow with the line.
+            // The nearest K + 3 keys ahead: fewer than K is a slot, K the first waiter, K + 1
+            // the second, K + 2 the third. The answer does not grow with the line.
             let ahead = try etcd.range(
                 keys.slots, prefix: true,
-                EtcdRangeQuery(maxCreateRevision: create - 1, newestCreatedFirst: true, limit: Int64(limit + 2)))
+                EtcdRangeQuery(maxCreateRevision: create - 1, newestCreatedFirst: true, limit: Int64(limit + 3)))
             // Every slot the agent writes lives on a lease and names its host: any other key
             // would never free itself, so it fails closed, naming the key, instead of a wait
             // without end.
@@ -75,10 +75,13 @@ extension EtcdFleetGate {
             let host = ahead.kvs[0].key.dropFirst(keys.slots.count)
             FleetLocalState(.waitingSlot, sha: sha, detail: "in line behind \(host), \(limit) slot(s)").write(layout)
             // The keys ahead that must move for the line to go: the holders for the first
-            // waiter, the first waiter for the second. Each must show within fleet-lease-ttl
-            // that it is alive (take its slot, move to a short lease, or be on one).
+            // waiter, the first waiter for the second and the third (the third so that the
+            // first and second killed together do not stop the line). Each must show within
+            // fleet-lease-ttl that it is alive (take its slot, move to a short lease, or be on one).
             let first = index == limit
-            silent = try checkAhead(first ? ahead.kvs : index == limit + 1 ? [ahead.kvs[0]] : [], seen: silent)
+            let firstWaiter = index - 1 - limit  // its place in `ahead`, newest first
+            silent = try checkAhead(
+                first ? ahead.kvs : index <= limit + 2 ? [ahead.kvs[firstWaiter]] : [], seen: silent)
             let quiet = silent.isEmpty ? nil : fleet.leaseTTL
             if first {
                 try holdFirstPlace(mine, create: create, data: data)
@@ -87,7 +90,7 @@ extension EtcdFleetGate {
                 continue
             }
             // The two keys ahead: when the one two places ahead goes or takes its slot, this
-            // waiter may be second now, and must see whether the one ahead is alive.
+            // waiter may be second or third now, and must see whether the first waiter is alive.
             try waitInLine(
                 watching: ahead.kvs.prefix(2).map(\.key), wakeOnPut: true, sha: sha, after: ahead.revision,
                 quiet: quiet)
