@@ -104,13 +104,20 @@ extension EtcdClient {
 
     /// Read, change, write back if nobody wrote in between; else read again (bounded). A
     /// write that timed out but landed is seen on the re-read, so it is not applied twice. A
-    /// value that cannot be read is never overwritten: the update fails closed.
+    /// value that cannot be read is never overwritten: the update fails closed. A change that
+    /// changes nothing writes nothing.
+    /// (Measured with bench/fleet-sim.sh: 200 hosts asking at once, each writing an unchanged
+    /// rollout, spent their 50 attempts in under a second and 80 failed. A random backoff
+    /// between attempts instead made 1,000 hosts' rollout at K = 50 five times slower.)
     @discardableResult
-    func update<T: Codable>(_ key: String, default make: () -> T, _ change: (inout T) -> Void) throws -> T {
+    func update<T: Codable & Equatable>(
+        _ key: String, default make: () -> T, _ change: (inout T) -> Void
+    ) throws -> T {
         for _ in 0..<50 {
             let (old, revision) = try read(T.self, key)
             var value = old ?? make()
             change(&value)
+            if let old, old == value { return value }
             let data = try JSONEncoder().encode(value)
             let compare = revision == 0 ? EtcdCompare.absent(key) : EtcdCompare(key: key, .modRevision(revision))
             if try txn([compare], success: [.put(key: key, value: data, lease: nil)]).succeeded { return value }

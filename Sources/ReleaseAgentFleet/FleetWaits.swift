@@ -128,6 +128,8 @@ extension EtcdFleetGate {
         let key = keys.rollout(sha)
         let host = fleet.hostID
         let count = fleet.canaryCount
+        // Written by the first host to ask and when a seat is claimed: the other hosts asking
+        // at once read the rollout and write nothing.
         let record = try etcd.update(key, default: { RolloutRecord(sha: sha) }) { record in
             if case .count = self.fleet.canary, count > 0, !record.canaries.contains(host),
                 record.canaries.count < count, record.halted == nil
