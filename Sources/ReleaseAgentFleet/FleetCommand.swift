@@ -180,6 +180,7 @@ struct FleetUnhaltCommand: ParsableCommand {
             record.halted = nil
             record.failed = [:]
         }
+        _ = try connection.etcd.delete(connection.keys.halt(rollout.sha))
         print(
             "unhalted \(rollout.sha.prefix(12)) in fleet \(connection.fleet.name); the hosts that quarantined it deploy it on their next trigger with --force, or a newer commit"
         )

@@ -151,21 +151,18 @@ extension EtcdFleetGate {
     func waitInLine(
         watching ahead: [String], wakeOnPut: Bool, sha: String, after revision: Int64, quiet: Duration? = nil
     ) throws {
-        let rollout = keys.rollout(sha)
         let step = lock.withLock { sharedLease && lineLease == nil } ? Duration.seconds(60) : waitStep
         let watched = Set(ahead)
+        // The halt's own key, not the rollout: that changes with every result, and each change
+        // would be sent to every host in line.
         _ = try etcd.watch(
             ahead.map { EtcdWatchKey($0) } + [
-                EtcdWatchKey(rollout), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target),
+                EtcdWatchKey(keys.halt(sha)), EtcdWatchKey(keys.paused), EtcdWatchKey(keys.target),
             ],
             fromRevision: revision + 1, timeout: min(step, quiet ?? step), stop: { Cancellation.isStopping }
         ) { events in
             events.contains { event in
                 if watched.contains(event.kv.key) { return event.kind == .delete || wakeOnPut }
-                if event.kv.key == rollout {
-                    return event.kind == .delete
-                        || (try? JSONDecoder().decode(RolloutRecord.self, from: event.kv.value))?.halted != nil
-                }
                 return event.kind == .put
             }
         }

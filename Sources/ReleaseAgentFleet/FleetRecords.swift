@@ -65,6 +65,10 @@ struct FleetKeys {
     func host(_ id: String) -> String { hosts + id }
     func slot(_ id: String) -> String { slots + id }
     func rollout(_ sha: String) -> String { rollouts + sha }
+    /// `halts/<sha>`: put when the rollout is halted, deleted by `fleet unhalt`; the reason is
+    /// the rollout's `halted`. The hosts in line watch this small key, not the rollout, which
+    /// changes with every host's result (1,000 waiters watching it were sent each result).
+    func halt(_ sha: String) -> String { prefix + "halts/" + sha }
     var target: String { prefix + "target" }
     /// The branch head the fleet last read from the remote (`FleetHead`).
     var head: String { prefix + "head" }

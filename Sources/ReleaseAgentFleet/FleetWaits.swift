@@ -204,6 +204,9 @@ extension EtcdFleetGate {
             record.time = Date().timeIntervalSince1970
         }
         if let halted = rollout.halted {
+            // Every host that records a result into a halted rollout puts the halt's key (at
+            // most the slots' holders): the hosts in line see it even if the halter died.
+            _ = try etcd.put(keys.halt(sha), Data(halted.utf8))
             output.line("fleet    the rollout of \(sha.prefix(12)) is halted: \(halted.terminalSafe)")
             if fleet.autoRevert {
                 // The hosts that run the halted sha go back, a slot at a time (set once).
