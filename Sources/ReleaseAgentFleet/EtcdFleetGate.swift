@@ -77,6 +77,10 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     var ttlSeconds: Int { max(2, Int(fleet.leaseTTL.components.seconds)) }
     var waitStep: Duration { max(fleet.leaseTTL / 3, .milliseconds(500)) }
+    /// How long a wait lasts with nothing to wake it: in serve, whose presence lease the
+    /// session renews, 60 s; with a lease this wait must renew (a run's, the first waiter's
+    /// place in line), `waitStep`.
+    var quietStep: Duration { lock.withLock { sharedLease && lineLease == nil } ? .seconds(60) : waitStep }
 
     // MARK: FleetGate
 

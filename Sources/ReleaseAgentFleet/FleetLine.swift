@@ -28,16 +28,21 @@ extension EtcdFleetGate {
         while true {
             try step()
             guard let lease = lock.withLock({ self.lease }) else { throw FleetHold("the registration lease is gone") }
+            // Read back at each wake: a key that expired while etcd was out of reach is gone.
+            var current: Int64?
             if create == nil {
                 // A key this host-id left (a killed run of this host) keeps its place.
                 try etcd.put(mine, data, lease: lease)
                 create = try etcd.get(mine)?.createRevision
+                current = create
                 lock.withLock {
                     slot = HeldSlot(createRevision: create ?? 0, lease: nil, granted: nil)
                     lineLease = nil
                 }
+            } else {
+                current = try etcd.get(mine)?.createRevision
             }
-            guard let create, try etcd.get(mine)?.createRevision == create else {
+            guard let create, current == create else {
                 create = nil  // expired while etcd was out of reach: in line again
                 continue
             }
@@ -151,7 +156,7 @@ extension EtcdFleetGate {
     func waitInLine(
         watching ahead: [String], wakeOnPut: Bool, sha: String, after revision: Int64, quiet: Duration? = nil
     ) throws {
-        let step = lock.withLock { sharedLease && lineLease == nil } ? Duration.seconds(60) : waitStep
+        let step = quietStep
         let watched = Set(ahead)
         // The halt's own key, not the rollout: that changes with every result, and each change
         // would be sent to every host in line.

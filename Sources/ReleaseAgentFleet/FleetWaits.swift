@@ -150,7 +150,7 @@ extension EtcdFleetGate {
             }
             let healthy =
                 current.canaries.count >= count && current.canaries.allSatisfy { current.canariesHealthy[$0] != nil }
-            var step = lock.withLock { sharedLease } ? Duration.seconds(60) : waitStep
+            var step = quietStep
             if healthy {
                 let soaked = Date().timeIntervalSince1970 - (current.canariesHealthy.values.max() ?? 0)
                 if soaked >= fleet.canarySoak.seconds { return }
