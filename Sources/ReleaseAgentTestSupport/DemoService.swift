@@ -99,22 +99,13 @@ public enum DemoService {
     }
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// A TCP port that was free a moment ago on 127.0.0.1, never handed out before in this
+/// process. It comes from below the kernel's ephemeral range (32768-60999 here): a port the
+/// kernel picked (bind to port 0) can be taken by any outgoing connection before the server
+/// that was meant to have it binds. A CI run lost an etcd member that way ("bind: address
+/// already in use"), so the ports come from a range outgoing connections never use.
 public func freePort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    _ = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: address.sin_port))
+    LocalProcesses.reservePorts(1)
 }
 
 /// True when something accepts connections on 127.0.0.1:port.

@@ -1,15 +1,40 @@
 import Foundation
+import Synchronization
 
 /// Ports and processes of this machine, for tests of scripts that start daemons.
 public enum LocalProcesses {
     /// A base port such that base+1 ... base+count are all free on 127.0.0.1 a moment ago
-    /// (a script derives its ports from it), or nil after `attempts` random tries.
+    /// (a script derives its ports from it), or nil after `attempts` random tries. The ports
+    /// are reserved like `freePort`'s.
     public static func freePortBlock(_ count: Int, attempts: Int = 50) -> Int? {
         for _ in 0..<attempts {
-            let base = Int.random(in: 20_000...(60_000 - count))
-            if (1...count).allSatisfy({ canBind(base + $0) }) { return base }
+            if let base = tryReserve(count) { return base - 1 }
         }
         return nil
+    }
+
+    /// Ports handed out in this process: two tests running at once never get the same one.
+    private static let handedOut = Mutex<Set<Int>>([])
+    /// Below the ephemeral range (`/proc/sys/net/ipv4/ip_local_port_range`, 32768-60999 on
+    /// Linux), so that no outgoing connection takes a port between its pick and its bind.
+    private static let range = 10_000..<32_000
+
+    /// The first of `count` consecutive ports, free now and never handed out before.
+    static func reservePorts(_ count: Int) -> Int {
+        for _ in 0..<10_000 {
+            if let first = tryReserve(count) { return first }
+        }
+        fatalError("no \(count) free consecutive ports in \(range) on 127.0.0.1")
+    }
+
+    private static func tryReserve(_ count: Int) -> Int? {
+        let first = Int.random(in: range.lowerBound...(range.upperBound - count))
+        let ports = Set(first..<(first + count))
+        return handedOut.withLock { taken in
+            guard taken.isDisjoint(with: ports), ports.allSatisfy(canBind) else { return nil }
+            taken.formUnion(ports)
+            return first
+        }
     }
 
     /// True when 127.0.0.1:port can be bound now.
