@@ -122,7 +122,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ReleaseAgentTests",
-            dependencies: ["ReleaseAgent", "ReleaseAgentServe", "ReleaseAgentEtcd", "ReleaseAgentTestSupport"]
+            dependencies: [
+                "ReleaseAgent", "ReleaseAgentGit", "ReleaseAgentServe", "ReleaseAgentEtcd", "ReleaseAgentTestSupport",
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

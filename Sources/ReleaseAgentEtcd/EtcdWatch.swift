@@ -32,18 +32,8 @@ extension EtcdClient {
         while ContinuousClock.now < deadline {
             let token = try self.token()
             let endpoint = endpoints[index % endpoints.count]
-            var data = Data()
-            for watched in keys {
-                var body = Self.rangeBody(watched.key, prefix: watched.prefix)
-                body["start_revision"] = String(next)
-                data += try JSONSerialization.data(withJSONObject: ["create_request": body])
-            }
             let delegate = WatchDelegate(matches: matches)
-            let url = endpoint.absoluteString.trimmingSuffix("/") + "/v3/watch"
-            var request = try HTTPClient.Request(url: url, method: .POST)
-            request.headers.add(name: "Content-Type", value: "application/json")
-            if let token { request.headers.add(name: "Authorization", value: token) }
-            request.body = .byteBuffer(ByteBuffer(bytes: data))
+            let request = try watchRequest(keys, from: next, at: endpoint, token: token)
             let task = http.execute(request: request, delegate: delegate)
             var waited = DispatchTimeoutResult.timedOut
             while ContinuousClock.now < deadline {
@@ -83,6 +73,26 @@ extension EtcdClient {
             index += 1
         }
         return false
+    }
+}
+
+extension EtcdClient {
+    /// One watch stream's request: a create request per key, from revision `from` on.
+    fileprivate func watchRequest(_ keys: [EtcdWatchKey], from next: Int64, at endpoint: URL, token: String?) throws
+        -> HTTPClient.Request
+    {
+        var data = Data()
+        for watched in keys {
+            var body = Self.rangeBody(watched.key, prefix: watched.prefix)
+            body["start_revision"] = String(next)
+            data += try JSONSerialization.data(withJSONObject: ["create_request": body])
+        }
+        let url = endpoint.absoluteString.trimmingSuffix("/") + "/v3/watch"
+        var request = try HTTPClient.Request(url: url, method: .POST)
+        request.headers.add(name: "Content-Type", value: "application/json")
+        if let token { request.headers.add(name: "Authorization", value: token) }
+        request.body = .byteBuffer(ByteBuffer(bytes: data))
+        return request
     }
 }
 

@@ -33,7 +33,8 @@ extension FleetSettings {
         do {
             return try EtcdClient(endpoints: endpoints, options: options)
         } catch let error as EtcdError where error.kind == .accessRefused {
-            throw AgentError.usage("\(error.detail); check fleet-ca-file, fleet-cert-file and fleet-key-file")
+            throw AgentError(
+                .usage, "\(error.detail); check fleet-ca-file, fleet-cert-file and fleet-key-file", cause: error)
         }
     }
 }

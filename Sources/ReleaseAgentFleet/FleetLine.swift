@@ -31,14 +31,8 @@ extension EtcdFleetGate {
             // Read back at each wake: a key that expired while etcd was out of reach is gone.
             var current: Int64?
             if create == nil {
-                // A key this host-id left (a killed run of this host) keeps its place.
-                try etcd.put(mine, data, lease: lease)
-                create = try etcd.get(mine)?.createRevision
+                create = try joinLine(mine, data: data, lease: lease)
                 current = create
-                lock.withLock {
-                    slot = HeldSlot(createRevision: create ?? 0, lease: nil, granted: nil)
-                    lineLease = nil
-                }
             } else {
                 current = try etcd.get(mine)?.createRevision
             }
@@ -61,45 +55,75 @@ extension EtcdFleetGate {
             }
             let index = ahead.kvs.count
             if index < limit {
-                let slotLease = try etcd.grantLease(ttl: Int(bound.components.seconds) + 1)
-                let taken = try etcd.txn(
-                    [EtcdCompare(key: mine, .createRevision(create))],
-                    success: [.put(key: mine, value: data, lease: slotLease)])
-                guard taken.succeeded else {
-                    try? etcd.revoke(slotLease)
-                    continue
-                }
-                lock.withLock {
-                    slot = HeldSlot(createRevision: create, lease: slotLease, granted: .now)
-                    lineLease = nil  // no key left on it: it expires
-                }
+                guard try takeSlot(mine, create: create, data: data) else { continue }
                 // A halt or pause that came with the slot still counts.
                 try step()
                 return (index, limit)
             }
-            let host = ahead.kvs[0].key.dropFirst(keys.slots.count)
-            FleetLocalState(.waitingSlot, sha: sha, detail: "in line behind \(host), \(limit) slot(s)").write(layout)
-            // The keys ahead that must move for the line to go: the holders for the first
-            // waiter, the first waiter for the second and the third (the third so that the
-            // first and second killed together do not stop the line). Each must show within
-            // fleet-lease-ttl that it is alive (take its slot, move to a short lease, or be on one).
-            let first = index == limit
-            let firstWaiter = index - 1 - limit  // its place in `ahead`, newest first
-            silent = try checkAhead(
-                first ? ahead.kvs : index <= limit + 2 ? [ahead.kvs[firstWaiter]] : [], seen: silent)
-            let quiet = silent.isEmpty ? nil : fleet.leaseTTL
-            if first {
-                try holdFirstPlace(mine, create: create, data: data)
-                try waitInLine(
-                    watching: ahead.kvs.map(\.key), wakeOnPut: false, sha: sha, after: ahead.revision, quiet: quiet)
-                continue
-            }
-            // The two keys ahead: when the one two places ahead goes or takes its slot, this
-            // waiter may be second or third now, and must see whether the first waiter is alive.
-            try waitInLine(
-                watching: ahead.kvs.prefix(2).map(\.key), wakeOnPut: true, sha: sha, after: ahead.revision,
-                quiet: quiet)
+            silent = try waitBehind(
+                ahead, index: index, limit: limit, mine: mine, create: create, data: data, sha: sha, seen: silent)
         }
+    }
+
+    /// Not a slot yet: says where this host is, checks that the keys ahead that must move are
+    /// alive, and waits for the keys ahead to move. Returns the keys seen silent so far.
+    private func waitBehind(
+        _ ahead: EtcdRange, index: Int, limit: Int, mine: String, create: Int64, data: Data, sha: String,
+        seen: [String: SilentAhead]
+    ) throws -> [String: SilentAhead] {
+        let host = ahead.kvs[0].key.dropFirst(keys.slots.count)
+        FleetLocalState(.waitingSlot, sha: sha, detail: "in line behind \(host), \(limit) slot(s)").write(layout)
+        // The keys ahead that must move for the line to go: the holders for the first
+        // waiter, the first waiter for the second and the third (the third so that the
+        // first and second killed together do not stop the line). Each must show within
+        // fleet-lease-ttl that it is alive (take its slot, move to a short lease, or be on one).
+        let first = index == limit
+        let firstWaiter = index - 1 - limit  // its place in `ahead`, newest first
+        let silent = try checkAhead(
+            first ? ahead.kvs : index <= limit + 2 ? [ahead.kvs[firstWaiter]] : [], seen: seen)
+        let quiet = silent.isEmpty ? nil : fleet.leaseTTL
+        if first {
+            try holdFirstPlace(mine, create: create, data: data)
+            try waitInLine(
+                watching: ahead.kvs.map(\.key), wakeOnPut: false, sha: sha, after: ahead.revision, quiet: quiet)
+            return silent
+        }
+        // The two keys ahead: when the one two places ahead goes or takes its slot, this
+        // waiter may be second or third now, and must see whether the first waiter is alive.
+        try waitInLine(
+            watching: ahead.kvs.prefix(2).map(\.key), wakeOnPut: true, sha: sha, after: ahead.revision,
+            quiet: quiet)
+        return silent
+    }
+
+    /// In line: the key on the registration lease. A key this host-id left (a killed run of
+    /// this host) keeps its place. Returns the key's create revision, its place in line.
+    private func joinLine(_ mine: String, data: Data, lease: Int64) throws -> Int64? {
+        try etcd.put(mine, data, lease: lease)
+        let create = try etcd.get(mine)?.createRevision
+        lock.withLock {
+            slot = HeldSlot(createRevision: create ?? 0, lease: nil, granted: nil)
+            lineLease = nil
+        }
+        return create
+    }
+
+    /// A free slot: the key moves to a lease of its own of TTL `bound`, if it is still the
+    /// key that was in line (false: it expired meanwhile, the line is joined again).
+    private func takeSlot(_ mine: String, create: Int64, data: Data) throws -> Bool {
+        let slotLease = try etcd.grantLease(ttl: Int(bound.components.seconds) + 1)
+        let taken = try etcd.txn(
+            [EtcdCompare(key: mine, .createRevision(create))],
+            success: [.put(key: mine, value: data, lease: slotLease)])
+        guard taken.succeeded else {
+            try? etcd.revoke(slotLease)
+            return false
+        }
+        lock.withLock {
+            slot = HeldSlot(createRevision: create, lease: slotLease, granted: .now)
+            lineLease = nil  // no key left on it: it expires
+        }
+        return true
     }
 
     /// The first waiter of a serve puts its key on a lease of `fleet-lease-ttl` (kept alive by

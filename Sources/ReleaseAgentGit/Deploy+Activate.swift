@@ -49,15 +49,38 @@ extension Deploy {
 
     /// Under the lock: swap and check by the strategy, the result to the fleet, the record, prune.
     func activate(_ built: Built, gate: FleetGate?) throws -> DeployResult {
-        let target = built.target
-        let current = built.current
-        let request = built.request
         let analysis: AnalysisRecord?
+        switch try swapIn(built, gate: gate) {
+        case .refused(let result): return result
+        case .live(let measured): analysis = measured
+        }
+        let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
+        try record(built, analysis: analysis)
+        try prune()
+        if let inconclusive {
+            throw AgentError.failed(
+                "deploy of \(built.target.short) is live, but its canary analysis was inconclusive: \(inconclusive.reason); check Prometheus and the queries, then keep it or run release-agent rollback"
+            )
+        }
+        return .deployed(built.target.hex)
+    }
+
+    enum Swapped {
+        /// Live, with the canary analysis when one ran (passed or inconclusive).
+        case live(AnalysisRecord?)
+        /// The fleet refused it at the swap (a halt, an unreadable value).
+        case refused(DeployResult)
+    }
+
+    /// The activation by the strategy and the result to the fleet; a failure is recorded
+    /// (history, on-failure) and thrown.
+    private func swapIn(_ built: Built, gate: FleetGate?) throws -> Swapped {
+        let target = built.target
         do {
-            var activation = Activation(operation: operation, kind: .deploy, trigger: request.trigger)
+            var activation = Activation(operation: operation, kind: .deploy, trigger: built.request.trigger)
             activation.beforeSwap = gate.map { gate in { try gate.confirm(sha: target.hex) } }
             activation.analyzes = gate?.analyzes ?? true
-            analysis = try activation.run(sha: target.hex, previous: current)
+            let analysis = try activation.run(sha: target.hex, previous: built.current)
             // Inconclusive: live here, and no other host takes it until an operator looked.
             if let analysis, analysis.outcome == .inconclusive {
                 gate?.pause(
@@ -66,6 +89,7 @@ extension Deploy {
                 )
             }
             gate?.finish(sha: target.hex, ok: true, reason: nil)
+            return .live(analysis)
         } catch let error as AgentError where error.kind == .cancelled {
             gate?.release()
             throw error
@@ -76,55 +100,16 @@ extension Deploy {
         } catch let halt as FleetHalt {
             gate?.release()
             try? operation.records.update(target.hex) { $0.quarantine = halt.reason }
-            return try refuse(built, "fleet", halt.reason)
+            return .refused(try refuse(built, "fleet", halt.reason))
         } catch let failure as FleetFailure {
             gate?.release()
-            return try refuse(built, "fleet", failure.reason)
+            return .refused(try refuse(built, "fleet", failure.reason))
         } catch {
             let failure = StageFailure(error)
             gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
             throw operation.recordFailure(
-                failure, kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
+                failure, kind: .deploy, sha: target.hex, previous: built.current, trigger: built.request.trigger,
                 subject: built.info?.subject, started: built.started)
         }
-        let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
-        if let inconclusive {
-            Hooks(operation: operation).runLogged(
-                .onFailure, sha: target.hex, previous: current,
-                extra: ["FAILURE_STAGE": "analysis", "FAILURE_REASON": inconclusive.reason])
-        } else {
-            Hooks(operation: operation).runLogged(.postDeploy, sha: target.hex, previous: current)
-        }
-        var event = HistoryEvent(
-            event: .deploy, result: inconclusive == nil ? .ok : .inconclusive, sha: target.hex, previous: current)
-        event.analysis = analysis
-        if let inconclusive {
-            event.stage = "analysis"
-            event.reason = inconclusive.reason
-        }
-        event.trigger = request.trigger
-        event.subject = built.info?.subject
-        event.nonFastForward = built.nonFastForward ? true : nil
-        event.signer = built.signer
-        event.seconds = (ContinuousClock.now - built.started).seconds
-        event.stages = operation.output.takeStageSeconds()
-        try operation.history.append(event)
-        Refusal.clear(operation.layout)
-        SkippedHead.clear(operation.layout)
-        if let branchHead = built.branchHead {
-            built.cache.headSeen(branchHead, live: target.hex, source: request.trigger).write(operation.layout)
-        }
-        let removed = try operation.prune(keep: operation.settings.keepReleases)
-        if !removed.isEmpty {
-            operation.output.line(
-                "prune    removed \(removed.count): \(removed.map { String($0.prefix(12)) }.joined(separator: " "))"
-            )
-        }
-        if let inconclusive {
-            throw AgentError.failed(
-                "deploy of \(target.short) is live, but its canary analysis was inconclusive: \(inconclusive.reason); check Prometheus and the queries, then keep it or run release-agent rollback"
-            )
-        }
-        return .deployed(target.hex)
     }
 }

@@ -101,7 +101,7 @@ public struct Deploy {
         let target = fetched.target
         let current = operation.layout.currentSHA()
         if let branchHead = fetched.branchHead {
-            cache.headSeen(branchHead, live: current, source: request.trigger).write(operation.layout)
+            cache.headSeen(branchHead, live: current, source: request.trigger).record(operation.layout)
         }
         // A poll or webhook that ends up doing nothing prints nothing (cron mails nothing):
         // the fetch line waits until there is something to do, or the CLI asked.

@@ -71,31 +71,8 @@ extension Deploy {
         let layout = operation.layout
         let url = try RemoteURL.normalize(try settings.requireRepo())
         try layout.create()
-        let lock = try FileLock.acquire(layout.lock, wait: nil)
-        let cache = try GitCache(path: layout.cache, remoteURL: url, credentials: settings.credentials)
-        var target: CommitID?
-        var asked = "\(settings.branch) head"
-        if lock != nil {
-            Recovery(operation: operation).removeStaleCacheLocks()
-            let head = try cache.fetch(branch: settings.branch, progress: nil)
-            switch request.target {
-            case .branchHead: target = head
-            case .sha(let prefix):
-                asked = "--sha \(prefix)"
-                guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
-                    throw AgentError.usage(
-                        "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha")
-                }
-                target = id
-            case .ref(let ref):
-                asked = "--ref \(ref)"
-                target = try cache.fetch(ref: ref, progress: nil)
-            }
-        } else {
-            target = try cache.branchHead(settings.branch)
-        }
-        withExtendedLifetime(lock) {}
-        guard let target else {
+        let (cache, found, asked, locked) = try dryRunTarget(request, url: url)
+        guard let target = found else {
             throw AgentError.failed(
                 "the cache has no \(settings.branch) yet and the lock is held; try again when it frees")
         }
@@ -104,7 +81,7 @@ extension Deploy {
         let ready = record.map { $0.state.isComplete } == true && FileSystem.isDirectory(layout.release(target.hex))
         var plan = DryRunPlan(
             target: target.hex, subject: cache.info(target)?.subject, asked: asked, live: live,
-            alreadyLive: live == target.hex && ready, locked: lock == nil,
+            alreadyLive: live == target.hex && ready, locked: locked,
             build: ready
                 ? "reuse releases/\(target.short), ready on disk"
                 : "check out and build (\(settings.build ?? "no build command"))")
@@ -142,6 +119,34 @@ extension Deploy {
         plan.pruned = pruneForecast(target: target.hex, ready: ready, live: live)
         plan.analysis = analysisForecast(live: live)
         return plan
+    }
+
+    /// What the deploy would take: fetched under the lock when it is free, else the cache's
+    /// branch head as the running operation left it (`locked`).
+    private func dryRunTarget(_ request: DeployRequest, url: String) throws -> (
+        cache: GitCache, target: CommitID?, asked: String, locked: Bool
+    ) {
+        let settings = operation.settings
+        let lock = try FileLock.acquire(operation.layout.lock, wait: nil)
+        defer { withExtendedLifetime(lock) {} }
+        let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
+        guard lock != nil else {
+            return (cache, try cache.branchHead(settings.branch), "\(settings.branch) head", true)
+        }
+        Recovery(operation: operation).removeStaleCacheLocks()
+        let head = try cache.fetch(branch: settings.branch, progress: nil)
+        switch request.target {
+        case .branchHead:
+            return (cache, head, "\(settings.branch) head", false)
+        case .sha(let prefix):
+            guard let id = try cache.lookup(prefix: prefix), cache.isOnBranch(id, head: head) else {
+                throw AgentError.usage(
+                    "commit \(prefix) is not in the history of \(settings.branch) on the remote; check --sha")
+            }
+            return (cache, id, "--sha \(prefix)", false)
+        case .ref(let ref):
+            return (cache, try cache.fetch(ref: ref, progress: nil), "--ref \(ref)", false)
+        }
     }
 
     /// `deploy --dry-run` asks each check once for the live release (the new one is not live

@@ -85,7 +85,7 @@ public final class GitCache {
             return try? GitCache(path: layout.cache, remoteURL: url, credentials: settings.credentials)
         }
         if let cache = open(), cache.info(head) != nil {
-            return cache.headSeen(head, live: live, source: "status --fetch").write(layout)
+            return cache.headSeen(head, live: live, source: "status --fetch").record(layout)
         }
         // Nothing deployed here yet: nothing to count against, and no cache to create.
         guard FileSystem.isDirectory(layout.state), live != nil else {
@@ -102,7 +102,7 @@ public final class GitCache {
         let fetched = try FetchState.recording(trigger: "status", layout: layout) {
             try cache.fetch(branch: settings.branch, progress: nil)
         }
-        cache.headSeen(fetched, live: live, source: "status --fetch").write(layout)
+        cache.headSeen(fetched, live: live, source: "status --fetch").record(layout)
     }
 
     /// The branch head as the last fetch left it in the cache.
@@ -159,8 +159,9 @@ public final class GitCache {
                 plan, of: id, in: repository, url: remoteURL, subdir: subdir, into: directory)
             return submodules.enabled ? written : nil
         } catch let error as GitError {
-            throw AgentError.environment(
-                "checkout of \(id.short) into \(directory) failed: \(error.message); check free space")
+            throw AgentError(
+                .failed, "checkout of \(id.short) into \(directory) failed: \(error.message); check free space",
+                environmental: true, cause: error)
         }
     }
 

@@ -22,78 +22,87 @@ public struct Poll {
     public func run(
         force: Bool, trigger: String = "poll", knownHead: CommitID? = nil, sawHead: ((CommitID) -> Void)? = nil
     ) throws -> Outcome {
-        let settings = operation.settings
         let check = PollCheck(operation: operation)
         if PauseState.isPaused(operation.layout) { return .paused }
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
         let (url, local) = try check.remote()
         let head: CommitID
         if let knownHead {
-            switch check.verdict(head: knownHead, force: force) {
-            case .live, .skipped: return .nothingToDo
-            case .quarantined(let reason): return .quarantined(knownHead.hex, reason: reason)
-            case .paused: return .paused
-            case .new: head = knownHead
-            }
-        } else if let local {
-            head = local
-            FetchState.record(ok: true, source: trigger, layout: operation.layout)
+            if let stop = Self.stop(check.verdict(head: knownHead, force: force), knownHead) { return stop }
+            head = knownHead
         } else {
-            do {
-                head = try FetchState.recording(trigger: trigger, layout: operation.layout) {
-                    guard
-                        let head = try GitCache.remoteHead(
-                            url: url, branch: settings.branch, credentials: settings.credentials)
-                    else {
-                        throw AgentError.failed(
-                            "branch '\(settings.branch)' does not exist on \(url); check the branch setting")
-                    }
-                    return head
-                }
-            } catch let error as AgentError {
-                throw AgentError.failed(error.message)
-            }
+            head = try lookAtRemote(url: url, local: local, trigger: trigger)
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
         if knownHead == nil { sawHead?(head) }
         // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
         // One gate (one etcd client) for the whole cycle, the deploy below included.
         let gate = try operation.fleetGate()
-        if let gate {
-            switch gate.pendingTarget(head: head.hex) {
-            case .none:
-                break
-            case .hold:
-                // Shown by status (fleet.json); the branch head is not deployed meanwhile.
-                return .nothingToDo
-            case .apply(let target):
-                do {
-                    let sha = try gate.apply(target) {
-                        try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
-                    }
-                    return .deployed(sha)
-                } catch let error as AgentError where error.kind == .busy {
-                    return .busy
-                }
-            }
-        }
-        switch check.verdict(head: head, force: force) {
-        case .live, .skipped: return .nothingToDo
-        case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
-        case .paused: return .paused
-        case .new: break
-        }
+        if let gate, let outcome = try carryOutFleetTarget(gate, head: head) { return outcome }
+        if let stop = Self.stop(check.verdict(head: head, force: force), head) { return stop }
         do {
             var request = DeployRequest(force: force, trigger: trigger)
             request.knownHead = knownHead
-            let result = try Deploy(operation: operation).run(request, gate: gate)
-            switch result {
+            switch try Deploy(operation: operation).run(request, gate: gate) {
             case .deployed(let sha): return .deployed(sha)
             case .alreadyCurrent, .refusedAgain, .held, .skipped: return .nothingToDo
             case .quarantined(let sha, let reason): return .quarantined(sha, reason: reason)
             }
         } catch let error as AgentError where error.kind == .busy {
             return .busy
+        }
+    }
+
+    /// What a verdict on `head` means for this poll: nil when it is new (go on).
+    private static func stop(_ verdict: PollCheck.Verdict, _ head: CommitID) -> Outcome? {
+        switch verdict {
+        case .live, .skipped: return .nothingToDo
+        case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
+        case .paused: return .paused
+        case .new: return nil
+        }
+    }
+
+    /// The branch head: read from a local remote's refs, else asked of the remote (ls-remote).
+    private func lookAtRemote(url: String, local: CommitID?, trigger: String) throws -> CommitID {
+        if let local {
+            FetchState.record(ok: true, source: trigger, layout: operation.layout)
+            return local
+        }
+        let settings = operation.settings
+        do {
+            return try FetchState.recording(trigger: trigger, layout: operation.layout) {
+                guard
+                    let head = try GitCache.remoteHead(
+                        url: url, branch: settings.branch, credentials: settings.credentials)
+                else {
+                    throw AgentError.failed(
+                        "branch '\(settings.branch)' does not exist on \(url); check the branch setting")
+                }
+                return head
+            }
+        } catch let error as AgentError {
+            throw AgentError.failed(error.message)
+        }
+    }
+
+    /// A `fleet rollback` this host has not carried out: done now, or held; nil when there is none.
+    private func carryOutFleetTarget(_ gate: FleetGate, head: CommitID) throws -> Outcome? {
+        switch gate.pendingTarget(head: head.hex) {
+        case .none:
+            return nil
+        case .hold:
+            // Shown by status (fleet.json); the branch head is not deployed meanwhile.
+            return .nothingToDo
+        case .apply(let target):
+            do {
+                let sha = try gate.apply(target) {
+                    try Rollback(operation: operation).run(target: target.sha, trigger: "fleet rollback")
+                }
+                return .deployed(sha)
+            } catch let error as AgentError where error.kind == .busy {
+                return .busy
+            }
         }
     }
 }

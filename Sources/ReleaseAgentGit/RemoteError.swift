@@ -29,65 +29,72 @@ struct RemoteError: Error {
     func explain(url: String, setting: String = "the repo setting") -> AgentError {
         let host = endpoint?.host ?? url
         let port = endpoint?.port ?? 22
+        let message =
+            hostKeyProblem(host: host, port: port) ?? credentialProblem(url: url)
+            ?? classProblem(url: url, host: host, port: port, setting: setting)
+        return AgentError(.failed, message, cause: error)
+    }
+
+    /// A host key that was refused: unknown, changed, unreadable known-hosts, or a type we
+    /// cannot check.
+    private func hostKeyProblem(host: String, port: Int) -> String? {
         let hostPort = port == 22 ? host : "[\(host)]:\(port)"
         let keyscan = "ssh-keyscan\(port == 22 ? "" : " -p \(port)") \(host)"
         switch hostKey {
         case .unknown:
-            return .failed(
-                "the ssh host key of \(hostPort) is not in \(knownHosts); check the key out of band, then add it: \(keyscan) >> \(knownHosts) (or set known-hosts to the file that has it)"
-            )
+            return
+                ("the ssh host key of \(hostPort) is not in \(knownHosts); check the key out of band, then add it: \(keyscan) >> \(knownHosts) (or set known-hosts to the file that has it)")
         case .changed:
-            return .failed(
-                "the ssh host key of \(hostPort) differs from the one for it in \(knownHosts): possibly a man in the middle, so the fetch is refused; if the server's key really changed, replace the entry: ssh-keygen -R '\(hostPort)' -f \(knownHosts), then \(keyscan) >> \(knownHosts)"
-            )
+            return
+                ("the ssh host key of \(hostPort) differs from the one for it in \(knownHosts): possibly a man in the middle, so the fetch is refused; if the server's key really changed, replace the entry: ssh-keygen -R '\(hostPort)' -f \(knownHosts), then \(keyscan) >> \(knownHosts)")
         case .unreadable:
-            return .failed(
-                "the known-hosts file \(knownHosts) cannot be read, so the ssh host key of \(hostPort) cannot be checked; create it with \(keyscan) > \(knownHosts), or set known-hosts"
-            )
+            return
+                ("the known-hosts file \(knownHosts) cannot be read, so the ssh host key of \(hostPort) cannot be checked; create it with \(keyscan) > \(knownHosts), or set known-hosts")
         case .unsupported:
-            return .failed(
-                "the ssh host key of \(hostPort) is of a type release-agent cannot check against \(knownHosts); use an ed25519, ecdsa or rsa host key"
-            )
-        case nil: break
+            return
+                ("the ssh host key of \(hostPort) is of a type release-agent cannot check against \(knownHosts); use an ed25519, ecdsa or rsa host key")
+        case nil: return nil
         }
-        if let credentialError { return .failed("authentication to \(url) failed: \(credentialError)") }
+    }
+
+    /// Credentials the remote refused, or asked for and were not set.
+    private func credentialProblem(url: String) -> String? {
+        if let credentialError { return "authentication to \(url) failed: \(credentialError)" }
         switch (offered, error.klass) {
         case (.sshKey(let key), _)
         where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_SSH.rawValue):
-            return .failed(
-                "authentication to \(url) failed: the remote refused ssh-key \(key); add \(key).pub as a deploy key with read access, or set ssh-key to a key it accepts"
-            )
+            return
+                ("authentication to \(url) failed: the remote refused ssh-key \(key); add \(key).pub as a deploy key with read access, or set ssh-key to a key it accepts")
         case (.token(let file), _)
         where error.code == GIT_EAUTH.rawValue || error.klass == Int32(GIT_ERROR_HTTP.rawValue):
-            return .failed(
-                "authentication to \(url) failed: the remote refused the token in token-file \(file) (HTTP 401 or 403; a private repository may answer 404); check that the token is current and can read the repository"
-            )
+            return
+                ("authentication to \(url) failed: the remote refused the token in token-file \(file) (HTTP 401 or 403; a private repository may answer 404); check that the token is current and can read the repository")
         default: break
         }
         if error.code == GIT_EAUTH.rawValue {
-            return .failed(
-                "authentication to \(url) failed: the remote asks for credentials; set ssh-key (ssh) or token-file (https)"
-            )
+            return
+                ("authentication to \(url) failed: the remote asks for credentials; set ssh-key (ssh) or token-file (https)")
         }
+        return nil
+    }
+
+    /// Everything else, by libgit2's error class.
+    private func classProblem(url: String, host: String, port: Int, setting: String) -> String {
         switch error.klass {
         case Int32(GIT_ERROR_NET.rawValue):
-            return .failed(reachability(host: host, port: port, url: url, setting: setting))
+            return (reachability(host: host, port: port, url: url, setting: setting))
         case Int32(GIT_ERROR_SSL.rawValue):
-            return .failed(
-                "cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates"
-            )
+            return
+                ("cannot fetch from \(url): the TLS certificate of \(host) is not trusted or does not match; check the URL, or add its CA to the system's certificates")
         case Int32(GIT_ERROR_HTTP.rawValue):
-            return .failed(
-                "cannot fetch from \(url): the server answered with an HTTP error (not found, or it needs a token); check the repo URL, and set token-file for a private repository"
-            )
+            return
+                ("cannot fetch from \(url): the server answered with an HTTP error (not found, or it needs a token); check the repo URL, and set token-file for a private repository")
         case Int32(GIT_ERROR_SSH.rawValue):
-            return .failed(
-                "cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check \(setting) and the key's access"
-            )
+            return
+                ("cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check \(setting) and the key's access")
         default:
-            return .failed(
-                "cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check \(setting) and that the remote is reachable"
-            )
+            return
+                ("cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check \(setting) and that the remote is reachable")
         }
     }
 

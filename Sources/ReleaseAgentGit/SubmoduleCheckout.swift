@@ -210,7 +210,7 @@ struct SubmoduleCheckout {
 
     private func makeDirectory(_ path: String) throws {
         guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
-            throw AgentError.environment("cannot create \(path): \(FileSystem.errnoText()); check free space")
+            throw AgentError.system(environmental: true) { "cannot create \(path): \($0); check free space" }
         }
     }
 }

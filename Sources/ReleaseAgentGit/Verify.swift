@@ -71,21 +71,7 @@ public struct Verify {
         }
         let entries = tracked.filter { entry in !broken.contains { entry.path.hasPrefix($0 + "/") } }
         let inTree = Set(tracked.map(\.path)).union(directories)
-        // Hashing is most of the time: split over the cores (each finding goes to its slot).
-        var findings = [Finding?](repeating: nil, count: entries.count)
-        let threads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
-        findings.withUnsafeMutableBufferPointer { slots in
-            // Each thread writes only its own indices: no two touch one slot.
-            nonisolated(unsafe) let base = slots.baseAddress
-            DispatchQueue.concurrentPerform(iterations: threads) { part in
-                var index = part
-                while index < entries.count {
-                    base?[index] = Self.check(entries[index], release: release)
-                    index += threads
-                }
-            }
-        }
-        for (entry, finding) in zip(entries, findings) {
+        for (entry, finding) in zip(entries, Self.check(entries, release: release)) {
             switch finding {
             case .missing: report.missing.append(entry.path)
             case .typeChanged(let was): report.typeChanged.append("\(entry.path) (\(was) in the commit)")
@@ -102,6 +88,25 @@ public struct Verify {
 }
 
 extension Verify {
+    /// Each entry against the release. Hashing is most of the time: split over the cores
+    /// (each finding goes to its slot).
+    static func check(_ entries: [TreeWriter.Entry], release: String) -> [Finding?] {
+        var findings = [Finding?](repeating: nil, count: entries.count)
+        let threads = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+        findings.withUnsafeMutableBufferPointer { slots in
+            // Each thread writes only its own indices: no two touch one slot.
+            nonisolated(unsafe) let base = slots.baseAddress
+            DispatchQueue.concurrentPerform(iterations: threads) { part in
+                var index = part
+                while index < entries.count {
+                    base?[index] = Self.check(entries[index], release: release)
+                    index += threads
+                }
+            }
+        }
+        return findings
+    }
+
     /// Every directory that holds a file of `paths` (`a`, `a/b` for `a/b/c`), parents first.
     static func directories(of paths: [String]) -> [String] {
         var found = Set<String>()

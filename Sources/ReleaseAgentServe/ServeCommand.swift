@@ -41,20 +41,42 @@ public struct ServeCommand: AsyncParsableCommand {
         // wrote it: a second serve that cannot bind leaves the running one's file alone.
         let pidWritten = PidFileState()
         defer { if let pidFile = resolved.pidFile, pidWritten.written { unlink(pidFile) } }
-        if let pidFile = resolved.pidFile {
-            let directory = (pidFile as NSString).deletingLastPathComponent
-            guard FileSystem.isDirectory(directory.isEmpty ? "." : directory) else {
-                throw AgentError.usage(
-                    "pid-file \(pidFile): the directory \(directory) does not exist; create it or point pid-file elsewhere"
-                )
-            }
-        }
+        try Self.checkPidDirectory(resolved)
         // Fleet mode: registered before the port is bound, so a second agent with this
         // host-id exits 2 at once; deregistered when serve stops.
         let session = try FleetSession.start(resolved, output: output)
         defer { session?.stop() }
 
-        let http = try HTTPService.make(
+        let http = try Self.makeHTTP(server, resolved, output: output, logger: logger, pidWritten: pidWritten)
+        let services = makeServices(
+            session: session, queue: queue, signals: signals, http: http, resolved: resolved, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services,
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as IOError {
+            throw Self.explainBind(error, listen: listen.description) ?? error
+        }
+        output.line("serve    stopped")
+    }
+
+    private static func checkPidDirectory(_ resolved: Settings) throws {
+        guard let pidFile = resolved.pidFile else { return }
+        let directory = (pidFile as NSString).deletingLastPathComponent
+        guard FileSystem.isDirectory(directory.isEmpty ? "." : directory) else {
+            throw AgentError.usage(
+                "pid-file \(pidFile): the directory \(directory) does not exist; create it or point pid-file elsewhere")
+        }
+    }
+
+    /// The HTTP service; once the port is bound it writes the pid-file and tells systemd.
+    private static func makeHTTP(
+        _ server: WebhookServer, _ resolved: Settings, output: Output, logger: Logger, pidWritten: PidFileState
+    ) throws -> any Service {
+        let listen = resolved.listen
+        return try HTTPService.make(
             router: server.router(), host: listen.host, port: listen.port(slot: nil),
             idleTimeout: WebhookServer.idleTimeout, logger: logger
         ) { channel in
@@ -70,6 +92,13 @@ public struct ServeCommand: AsyncParsableCommand {
             output.line("serve    listening on \(address) for \(resolved.branch) of \(resolved.repo ?? "")")
             SystemdNotify.send("READY=1")
         }
+    }
+
+    /// The daemon's services, in the order they start (the group stops them in reverse).
+    private func makeServices(
+        session: FleetSession?, queue: DeployQueue, signals: FleetSignals?, http: any Service, resolved: Settings,
+        logger: Logger
+    ) -> [ServiceGroupConfiguration.ServiceConfiguration] {
         // The group stops its services in reverse order: the fleet session first in the list,
         // so its lease is kept alive until the deploy queue has stopped.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
@@ -87,16 +116,7 @@ public struct ServeCommand: AsyncParsableCommand {
             .init(service: HangupService(queue: queue, reread: settings.rereader)),
             .init(service: http),
         ]
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as IOError {
-            throw Self.explainBind(error, listen: listen.description) ?? error
-        }
-        output.line("serve    stopped")
+        return services
     }
 
     /// A bind that failed, as the setting it came from: exit 2, one line, the fix.

@@ -79,58 +79,8 @@ public final class GitHTTPServer: @unchecked Sendable {
     public init(projectRoot: String, token: String, requestLog: String? = nil) throws {
         port = freePort()
         self.requestLog = requestLog
-        let script = """
-            import base64, http.server, os, subprocess, sys
-            ROOT, PORT, TOKEN, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-            class H(http.server.BaseHTTPRequestHandler):
-                protocol_version = "HTTP/1.1"
-                def do_GET(self): self.cgi()
-                def do_POST(self): self.cgi()
-                def body(self):
-                    if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                        data = b""
-                        while True:
-                            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                            if size == 0:
-                                self.rfile.readline()
-                                return data
-                            data += self.rfile.read(size)
-                            self.rfile.readline()
-                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                def cgi(self):
-                    auth = self.headers.get("Authorization", "")
-                    given = base64.b64decode(auth[6:]).decode().split(":", 1)[-1] if auth.startswith("Basic ") else None
-                    data = self.body()
-                    if given != TOKEN:
-                        self.send_response(401)
-                        self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
-                    if LOG:
-                        with open(LOG, "a") as f: f.write(self.command + " " + self.path + "\\n")
-                    path, _, query = self.path.partition("?")
-                    env = dict(os.environ, GIT_PROJECT_ROOT=ROOT, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
-                               QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_USER="deploy",
-                               CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(data)))
-                    out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True).stdout
-                    sep = b"\\r\\n\\r\\n" if b"\\r\\n\\r\\n" in out else b"\\n\\n"
-                    head, _, rest = out.partition(sep)
-                    status, headers = 200, []
-                    for line in head.replace(b"\\r\\n", b"\\n").split(b"\\n"):
-                        name, _, value = line.decode().partition(":")
-                        if name.lower() == "status": status = int(value.split()[0])
-                        elif name: headers.append((name, value.strip()))
-                    self.send_response(status)
-                    for name, value in headers: self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(rest)))
-                    self.end_headers()
-                    self.wfile.write(rest)
-                def log_message(self, *a): pass
-            http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
-            """
         running = try ShellCommand.start([
-            "/usr/bin/env", "python3", "-c", script, projectRoot, String(port), token, requestLog ?? "",
+            "/usr/bin/env", "python3", "-c", Self.script, projectRoot, String(port), token, requestLog ?? "",
         ])
         let port = self.port
         guard eventually(timeout: 20, { portAcceptsConnections(port) }) else {
@@ -138,6 +88,58 @@ public final class GitHTTPServer: @unchecked Sendable {
             throw FixtureError("the git http-backend server did not start")
         }
     }
+
+    /// git http-backend behind Basic authentication with `TOKEN`, each request logged to `LOG`.
+    private static let script = """
+        import base64, http.server, os, subprocess, sys
+        ROOT, PORT, TOKEN, LOG = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self): self.cgi()
+            def do_POST(self): self.cgi()
+            def body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    data = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return data
+                        data += self.rfile.read(size)
+                        self.rfile.readline()
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            def cgi(self):
+                auth = self.headers.get("Authorization", "")
+                given = base64.b64decode(auth[6:]).decode().split(":", 1)[-1] if auth.startswith("Basic ") else None
+                data = self.body()
+                if given != TOKEN:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if LOG:
+                    with open(LOG, "a") as f: f.write(self.command + " " + self.path + "\\n")
+                path, _, query = self.path.partition("?")
+                env = dict(os.environ, GIT_PROJECT_ROOT=ROOT, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path,
+                           QUERY_STRING=query, REQUEST_METHOD=self.command, REMOTE_USER="deploy",
+                           CONTENT_TYPE=self.headers.get("Content-Type", ""), CONTENT_LENGTH=str(len(data)))
+                out = subprocess.run(["git", "http-backend"], input=data, env=env, capture_output=True).stdout
+                sep = b"\\r\\n\\r\\n" if b"\\r\\n\\r\\n" in out else b"\\n\\n"
+                head, _, rest = out.partition(sep)
+                status, headers = 200, []
+                for line in head.replace(b"\\r\\n", b"\\n").split(b"\\n"):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "status": status = int(value.split()[0])
+                    elif name: headers.append((name, value.strip()))
+                self.send_response(status)
+                for name, value in headers: self.send_header(name, value)
+                self.send_header("Content-Length", str(len(rest)))
+                self.end_headers()
+                self.wfile.write(rest)
+            def log_message(self, *a): pass
+        http.server.ThreadingHTTPServer(("127.0.0.1", PORT), H).serve_forever()
+        """
 
     public func url(for name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
 

@@ -60,7 +60,7 @@ struct ZeroDowntimeTests {
     func restartComparison() throws {
         let scratch = Scratch()
         let repo = try GitFixture(at: scratch.sub("repo"))
-        var agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
         defer { DemoService.stopAll(root: agent.root) }
         let (appPort, front) = (freePort(), freePort())
         let nginx = try PrivateNginx(prefix: scratch.sub("nginx"), port: front, initialUpstreamPort: appPort)

@@ -117,24 +117,7 @@ public struct AnalysisSettings: Sendable, Equatable {
             )
         }
         var settings = AnalysisSettings(prometheus: try prometheusURL(base, reader), checks: [])
-        for text in texts {
-            guard let check = AnalysisCheck.parse(text) else {
-                throw AgentError.usage(
-                    "analysis '\(text.terminalSafe)' (\(reader.origin("analysis"))) is not NAME: QUERY <= NUMBER (or >= NUMBER); NAME is letters, digits, _ and -; write it like 'errors: rate(x[1m]) <= 0.05'"
-                )
-            }
-            guard !settings.checks.contains(where: { $0.name == check.name }) else {
-                throw AgentError.usage(
-                    "analysis names the check '\(check.name)' twice (\(reader.origin("analysis"))); give each check its own name"
-                )
-            }
-            if check.query.contains("{port}") && strategy != .blueGreen {
-                throw AgentError.usage(
-                    "analysis '\(check.name)' (\(reader.origin("analysis"))) has {port}, which only strategy blue-green fills in (the release's slot); select the release by {sha} instead"
-                )
-            }
-            settings.checks.append(check)
-        }
+        settings.checks = try checks(texts, reader, strategy: strategy)
         settings.interval = try positive(reader, "analysis-interval") ?? settings.interval
         settings.initialDelay = try reader.duration("analysis-initial-delay") ?? settings.initialDelay
         settings.count = try reader.integer("analysis-count", minimum: 1) ?? settings.count
@@ -158,6 +141,32 @@ public struct AnalysisSettings: Sendable, Equatable {
             )
         }
         return settings
+    }
+
+    /// The `analysis` checks, each parsed once, named once, `{port}` only under blue-green.
+    private static func checks(_ texts: [String], _ reader: SettingReader, strategy: Strategy) throws
+        -> [AnalysisCheck]
+    {
+        var checks: [AnalysisCheck] = []
+        for text in texts {
+            guard let check = AnalysisCheck.parse(text) else {
+                throw AgentError.usage(
+                    "analysis '\(text.terminalSafe)' (\(reader.origin("analysis"))) is not NAME: QUERY <= NUMBER (or >= NUMBER); NAME is letters, digits, _ and -; write it like 'errors: rate(x[1m]) <= 0.05'"
+                )
+            }
+            guard !checks.contains(where: { $0.name == check.name }) else {
+                throw AgentError.usage(
+                    "analysis names the check '\(check.name)' twice (\(reader.origin("analysis"))); give each check its own name"
+                )
+            }
+            if check.query.contains("{port}") && strategy != .blueGreen {
+                throw AgentError.usage(
+                    "analysis '\(check.name)' (\(reader.origin("analysis"))) has {port}, which only strategy blue-green fills in (the release's slot); select the release by {sha} instead"
+                )
+            }
+            checks.append(check)
+        }
+        return checks
     }
 
     private static func positive(_ reader: SettingReader, _ name: String) throws -> Duration? {

@@ -69,6 +69,18 @@ public struct FleetSettings: Sendable, Equatable {
     }
 
     static func read(_ reader: SettingReader) throws -> FleetSettings? {
+        guard let endpoints = try endpoints(reader) else { return nil }
+        let (name, host) = try identity(reader)
+        var fleet = FleetSettings(endpoints: endpoints, name: name, hostID: host)
+        try fleet.readCanaries(reader)
+        try fleet.readTimes(reader)
+        try fleet.readAccess(reader)
+        fleet.autoRevert = try reader.bool("fleet-auto-revert") ?? false
+        return fleet
+    }
+
+    /// fleet-etcd's URLs; nil (fleet mode off) when it is not set and no other fleet setting is.
+    private static func endpoints(_ reader: SettingReader) throws -> [URL]? {
         let names = SettingsOptions.names.filter { $0.hasPrefix("fleet-") || $0 == "fleet" || $0 == "host-id" }
         guard let list = reader.raw["fleet-etcd"] else {
             if let stray = names.sorted().first(where: { reader.raw[$0] != nil }) {
@@ -93,6 +105,11 @@ public struct FleetSettings: Sendable, Equatable {
             throw AgentError.usage(
                 "fleet-etcd (\(reader.origin("fleet-etcd"))) lists no endpoint; give the etcd client URLs")
         }
+        return endpoints
+    }
+
+    /// The fleet's name and this host's id, both parts of etcd keys.
+    private static func identity(_ reader: SettingReader) throws -> (name: String, host: String) {
         guard let name = try reader.string("fleet") else {
             throw AgentError.usage(
                 "fleet-etcd needs fleet, the fleet's name (its keys live under /release-agent/NAME/)")
@@ -107,63 +124,75 @@ public struct FleetSettings: Sendable, Equatable {
                 "host-id '\(host.terminalSafe)' (\(reader.origin("host-id"))) must be letters, digits, '.', '_' or '-'; set host-id"
             )
         }
-        var fleet = FleetSettings(endpoints: endpoints, name: name, hostID: host)
+        return (name, host)
+    }
+
+    /// fleet-max-parallel and the canaries.
+    private mutating func readCanaries(_ reader: SettingReader) throws {
         if let text = try reader.string("fleet-max-parallel") {
-            fleet.maxParallel = try share(text, reader)
+            maxParallel = try Self.share(text, reader)
         }
         let canaries = try reader.list("fleet-canary")
         if canaries.count == 1, Int(canaries[0]) != nil || canaries[0].allSatisfy(\.isNumber) {
             guard let count = Int(canaries[0]), count >= 0, count <= 10_000 else {
-                throw bad("fleet-canary", canaries[0], reader, "a count from 0 to 10000, or host ids")
+                throw Self.bad("fleet-canary", canaries[0], reader, "a count from 0 to 10000, or host ids")
             }
-            fleet.canary = .count(count)
+            canary = .count(count)
         } else if !canaries.isEmpty {
-            for id in canaries where !isKeyPart(id) {
-                throw bad("fleet-canary", id, reader, "a count >= 0 or host ids")
+            for id in canaries where !Self.isKeyPart(id) {
+                throw Self.bad("fleet-canary", id, reader, "a count >= 0 or host ids")
             }
             if let twice = canaries.first(where: { id in canaries.filter { $0 == id }.count > 1 }) {
-                throw bad("fleet-canary", twice, reader, "listed once (it is listed twice)")
+                throw Self.bad("fleet-canary", twice, reader, "listed once (it is listed twice)")
             }
-            fleet.canary = .hosts(canaries)
+            canary = .hosts(canaries)
         }
-        fleet.canarySoak = try reader.duration("fleet-canary-soak") ?? fleet.canarySoak
-        fleet.canaryTimeout = try reader.duration("fleet-canary-timeout") ?? fleet.canaryTimeout
-        guard fleet.canaryTimeout > .zero else {
-            throw bad("fleet-canary-timeout", try reader.string("fleet-canary-timeout") ?? "", reader, "above 0s")
+    }
+
+    /// How long canaries soak and are waited for, the failures that halt, the leases.
+    private mutating func readTimes(_ reader: SettingReader) throws {
+        canarySoak = try reader.duration("fleet-canary-soak") ?? canarySoak
+        canaryTimeout = try reader.duration("fleet-canary-timeout") ?? canaryTimeout
+        guard canaryTimeout > .zero else {
+            throw Self.bad("fleet-canary-timeout", try reader.string("fleet-canary-timeout") ?? "", reader, "above 0s")
         }
-        fleet.maxFailures = try reader.integer("fleet-max-failures", minimum: 1) ?? fleet.maxFailures
-        fleet.leaseTTL = try reader.duration("fleet-lease-ttl") ?? fleet.leaseTTL
-        guard fleet.leaseTTL >= .seconds(2) else {
-            throw bad("fleet-lease-ttl", try reader.string("fleet-lease-ttl") ?? "", reader, "at least 2s")
+        maxFailures = try reader.integer("fleet-max-failures", minimum: 1) ?? maxFailures
+        leaseTTL = try reader.duration("fleet-lease-ttl") ?? leaseTTL
+        guard leaseTTL >= .seconds(2) else {
+            throw Self.bad("fleet-lease-ttl", try reader.string("fleet-lease-ttl") ?? "", reader, "at least 2s")
         }
-        fleet.presenceTTL = try reader.duration("fleet-presence-ttl") ?? fleet.presenceTTL
-        guard fleet.presenceTTL >= .seconds(3), fleet.presenceTTL <= .seconds(86400) else {
-            throw bad(
+        presenceTTL = try reader.duration("fleet-presence-ttl") ?? presenceTTL
+        guard presenceTTL >= .seconds(3), presenceTTL <= .seconds(86400) else {
+            throw Self.bad(
                 "fleet-presence-ttl", try reader.string("fleet-presence-ttl") ?? "", reader, "between 3s and 24h")
         }
         if let text = try reader.string("fleet-offline") {
-            guard let value = Offline(rawValue: text) else { throw bad("fleet-offline", text, reader, "hold or alone") }
-            fleet.offline = value
+            guard let value = Offline(rawValue: text) else {
+                throw Self.bad("fleet-offline", text, reader, "hold or alone")
+            }
+            offline = value
         }
-        fleet.caFile = try reader.path("fleet-ca-file")
-        fleet.certFile = try reader.path("fleet-cert-file")
-        fleet.keyFile = try reader.path("fleet-key-file")
-        fleet.user = try reader.string("fleet-user")
-        fleet.passwordFile = try reader.path("fleet-password-file")
-        if !fleet.endpoints.contains(where: { $0.scheme == "https" }) {
+    }
+
+    /// TLS and the etcd user.
+    private mutating func readAccess(_ reader: SettingReader) throws {
+        caFile = try reader.path("fleet-ca-file")
+        certFile = try reader.path("fleet-cert-file")
+        keyFile = try reader.path("fleet-key-file")
+        user = try reader.string("fleet-user")
+        passwordFile = try reader.path("fleet-password-file")
+        if !endpoints.contains(where: { $0.scheme == "https" }) {
             for name in ["fleet-ca-file", "fleet-cert-file"] where reader.raw[name] != nil {
                 throw AgentError.usage(
                     "\(name) (\(reader.origin(name))) is for https:// endpoints, but fleet-etcd lists none; use https:// in fleet-etcd, or remove it"
                 )
             }
         }
-        try pair("fleet-cert-file", "fleet-key-file", reader)
-        try pair("fleet-user", "fleet-password-file", reader)
-        if let user = fleet.user, user.isEmpty || user.contains(where: \.isNewline) {
-            throw bad("fleet-user", user, reader, "an etcd user name")
+        try Self.pair("fleet-cert-file", "fleet-key-file", reader)
+        try Self.pair("fleet-user", "fleet-password-file", reader)
+        if let user = user, user.isEmpty || user.contains(where: \.isNewline) {
+            throw Self.bad("fleet-user", user, reader, "an etcd user name")
         }
-        fleet.autoRevert = try reader.bool("fleet-auto-revert") ?? false
-        return fleet
     }
 
     /// Settings that only work together: one without the other is a usage error.

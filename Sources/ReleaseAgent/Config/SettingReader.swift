@@ -20,6 +20,16 @@ struct SettingReader {
 
     func list(_ name: String) throws -> [String] { raw[name]?.value.items ?? [] }
 
+    /// A value `parse` turns into its type, or a usage error that names it once: its text, its
+    /// origin and `problem` ("is not ...; write it like ...").
+    func parsed<T>(_ name: String, _ problem: String, _ parse: (String) -> T?) throws -> T? {
+        guard let text = try string(name) else { return nil }
+        guard let value = parse(text) else {
+            throw AgentError.usage("\(name) '\(text.terminalSafe)' (\(origin(name))) \(problem)")
+        }
+        return value
+    }
+
     /// A token: an empty one would let every request in by a blank bearer.
     func token(_ name: String) throws -> String? {
         guard let text = try string(name) else { return nil }

@@ -65,112 +65,8 @@ public struct Settings: Sendable {
         self.hooksDir = root + "/hooks"
     }
 
-    /// Checks and types every raw value; the first bad one is a usage error naming its source.
-    public init(raw: [String: RawSetting]) throws {
-        let reader = SettingReader(raw: raw)
-        guard let root = try reader.path("root") else {
-            throw AgentError.usage(
-                "no deploy root: pass --root DIR, set RELEASE_AGENT_ROOT, or root in the config file")
-        }
-        // Resolved once: hooks see one DEPLOY_ROOT whatever the working directory or symlinks.
-        self.init(root: FileSystem.realPath(root) ?? root)
-        repo = try reader.string("repo").map { try reader.remote($0, "repo") }
-        branch = try reader.string("branch") ?? branch
-        guard Settings.isValidBranch(branch) else {
-            throw AgentError.usage(
-                "branch '\(branch.terminalSafe)' (\(reader.origin("branch"))) is not a name git allows for a branch (no spaces, ~ ^ : ? * [ \\, '..', '@{', no leading - or /, no trailing / . or .lock); use a name like main"
-            )
-        }
-        keepReleases = try reader.integer("keep-releases", minimum: 1) ?? keepReleases
-        build = try reader.string("build")
-        buildTimeout = try reader.duration("build-timeout") ?? buildTimeout
-        // `public/uploads/` means `public/uploads`.
-        shared = try reader.relativePaths("shared", what: "a plain relative path inside the release")
-        try reader.disjoint(
-            "shared", shared, because: "linking one would replace the other's file in ROOT/shared")
-        tree = try TreeSettings.read(reader, shared: shared)
-        if let url = try reader.string("health-url") {
-            guard let value = HealthURL.parse(url) else {
-                throw AgentError.usage(
-                    "health-url '\(url)' (\(reader.origin("health-url"))) is not an http:// URL (with {port} only as its port); the check talks to the release on this host over plain HTTP (write it like http://127.0.0.1:8080/health, or use health-tcp)"
-                )
-            }
-            healthURL = value
-        }
-        if let text = try reader.string("health-tcp") {
-            guard let value = HostPort.parse(text, .healthTCP) else {
-                throw AgentError.usage(
-                    "health-tcp '\(text)' (\(reader.origin("health-tcp"))) is not host:port with a port 1-65535; write it like 127.0.0.1:8080"
-                )
-            }
-            healthTCP = value
-        }
-        healthTimeout = try reader.duration("health-timeout") ?? healthTimeout
-        healthInterval = try reader.duration("health-interval") ?? healthInterval
-        healthExpect = try reader.string("health-expect")
-        healthSuccesses = try reader.integer("health-successes", minimum: 1) ?? healthSuccesses
-        if let text = try reader.string("strategy") {
-            guard let value = Strategy(rawValue: text) else {
-                throw AgentError.usage(
-                    "strategy '\(text)' (\(reader.origin("strategy"))) must be restart or blue-green")
-            }
-            strategy = value
-        }
-        slots = try reader.list("slots").map { item in
-            guard let port = Int(item), (1...65535).contains(port) else {
-                throw AgentError.usage("slots item '\(item)' (\(reader.origin("slots"))) is not a port number 1-65535")
-            }
-            return port
-        }
-        if strategy == .blueGreen && (slots.count != 2 || slots[0] == slots[1]) {
-            throw AgentError.usage(
-                "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000"
-            )
-        }
-        hooksDir = try reader.path("hooks-dir") ?? root + "/hooks"
-        hookTimeout = try reader.duration("hook-timeout") ?? hookTimeout
-        if let text = try reader.string("listen") {
-            guard let value = HostPort.parse(text, .listen) else {
-                throw AgentError.usage(
-                    "listen '\(text)' (\(reader.origin("listen"))) is not host:port with a port 0-65535; write it like 127.0.0.1:9000"
-                )
-            }
-            listen = value
-        }
-        webhookSecretFile = try reader.path("webhook-secret-file")
-        pollInterval = try reader.duration("poll-interval") ?? pollInterval
-        credentials = GitCredentials(
-            sshKey: try reader.path("ssh-key"), tokenFile: try reader.path("token-file"),
-            knownHosts: try reader.path("known-hosts"))
-        pin = try reader.list("pin").map { $0.lowercased() }
-        for item in pin where item.count < 4 || item.count > 40 || !item.allSatisfy(\.isHexDigit) {
-            throw AgentError.usage(
-                "pin '\(item.terminalSafe)' (\(reader.origin("pin"))) is not a commit id or prefix of 4-40 hex digits; write it as status shows it"
-            )
-        }
-        wait = try reader.duration("wait")
-        allowUnsigned = try reader.bool("allow-unsigned") ?? false
-        shutdownGrace = try reader.duration("shutdown-grace") ?? shutdownGrace
-        healthToken = try reader.token("health-token", orFile: "health-token-file")
-        metricsToken = try reader.token("metrics-token", orFile: "metrics-token-file")
-        refuseForcePush = try reader.bool("refuse-force-push") ?? false
-        minFreeSpace = try reader.size("min-free-space")
-        if let text = try reader.string("log-format") {
-            guard let value = LogFormat(rawValue: text) else {
-                throw AgentError.usage("log-format '\(text)' (\(reader.origin("log-format"))) must be text or json")
-            }
-            logFormat = value
-        }
-        pidFile = try reader.path("pid-file")
-        unit = try reader.string("unit").map { try Self.systemdUnit($0, origin: reader.origin("unit")) }
-        try readSignatureSettings(reader)
-        try checkHealthTargets(reader)
-        fleet = try FleetSettings.read(reader)
-        analysis = try AnalysisSettings.read(reader, strategy: strategy)
-    }
-
     /// verify-signatures with the file it needs, readable.
-    private mutating func readSignatureSettings(_ reader: SettingReader) throws {
+    mutating func readSignatureSettings(_ reader: SettingReader) throws {
         if let text = try reader.string("verify-signatures") {
             guard let policy = SignaturePolicy(rawValue: text) else {
                 throw AgentError.usage(
@@ -202,7 +98,7 @@ public struct Settings: Sendable {
     }
 
     /// health-tcp splits into host and port; `{port}` only where blue-green fills it in.
-    private func checkHealthTargets(_ reader: SettingReader) throws {
+    func checkHealthTargets(_ reader: SettingReader) throws {
         if strategy != .blueGreen {
             for name in ["health-url", "health-tcp"] {
                 let value = name == "health-url" ? healthURL?.text : healthTCP?.description

@@ -62,7 +62,7 @@ package struct BuildCache {
         }
         // The new side: parents made as needed; a link from the checkout on the way is refused.
         guard var target = Directory(open: release) else {
-            throw AgentError.environment("cannot open \(release): \(FileSystem.errnoText()); check permissions")
+            throw AgentError.system(environmental: true) { "cannot open \(release): \($0); check permissions" }
         }
         defer { target.close() }
         for part in parts.dropLast() {

@@ -62,7 +62,7 @@ struct ReleaseDirectory {
     init(path: String) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else {
-            throw AgentError.environment("cannot open \(path): \(FileSystem.errnoText()); check permissions")
+            throw AgentError.system(environmental: true) { "cannot open \(path): \($0); check permissions" }
         }
         self.fd = fd
         self.path = path
@@ -81,7 +81,7 @@ struct ReleaseDirectory {
         var st = stat()
         if fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
             guard mkdirat(fd, name, 0o755) == 0 else {
-                throw AgentError.environment("cannot create \(path)/\(name): \(FileSystem.errnoText())")
+                throw AgentError.system(environmental: true) { "cannot create \(path)/\(name): \($0)" }
             }
         } else if (st.st_mode & S_IFMT) != S_IFDIR {
             let what = (st.st_mode & S_IFMT) == S_IFLNK ? "a symlink" : "a file"
@@ -91,7 +91,7 @@ struct ReleaseDirectory {
         }
         let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard child >= 0 else {
-            throw AgentError.environment("cannot open \(path)/\(name): \(FileSystem.errnoText())")
+            throw AgentError.system(environmental: true) { "cannot open \(path)/\(name): \($0)" }
         }
         return ReleaseDirectory(fd: child, path: path + "/" + name)
     }
@@ -110,7 +110,7 @@ struct ReleaseDirectory {
             try FileSystem.removeTree(in: fd, name: name, path: path + "/" + name)
         default:
             guard unlinkat(fd, name, 0) == 0 else {
-                throw AgentError.environment("cannot remove \(path)/\(name): \(FileSystem.errnoText())")
+                throw AgentError.system(environmental: true) { "cannot remove \(path)/\(name): \($0)" }
             }
         }
     }

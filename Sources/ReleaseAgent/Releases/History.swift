@@ -63,7 +63,7 @@ public struct History: Sendable {
         totals.add(event)
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw AgentError.failed("cannot open \(path): \(FileSystem.errnoText()); check permissions and free space")
+            throw AgentError.system { "cannot open \(path): \($0); check permissions and free space" }
         }
         defer { close(fd) }
         // A torn last line (a crash mid-write) must not swallow this one.
@@ -79,7 +79,7 @@ public struct History: Sendable {
         }
         let written = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == line.count, fsync(fd) == 0 else {
-            throw AgentError.failed("cannot append to \(path): \(FileSystem.errnoText()); check free space")
+            throw AgentError.system { "cannot append to \(path): \($0); check free space" }
         }
         try? totals.write(to: totalsPath)
         if Int(st.st_size) + line.count > Self.rotateBytes { rotate() }

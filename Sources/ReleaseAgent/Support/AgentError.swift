@@ -1,3 +1,5 @@
+import Foundation
+
 /// Every failure the CLI reports: one line that names the cause and the remedy,
 /// and the exit status the SPEC gives it.
 public struct AgentError: Error, CustomStringConvertible, Sendable {
@@ -17,12 +19,28 @@ public struct AgentError: Error, CustomStringConvertible, Sendable {
     /// The machine's fault, not the commit's (a full disk, an I/O error): a failed release
     /// is not quarantined, so the next trigger tries it again.
     public let isEnvironmental: Bool
+    /// What the message was made from, kept for code that must act on it (a `GitError`'s
+    /// class and code, an `EtcdError`'s kind, a `POSIXError`'s errno), as NIOFS's
+    /// `FileSystemError` keeps its cause. Never printed: the message says it.
+    public let cause: (any Error)?
 
-    public init(_ kind: Kind, _ message: String, environmental: Bool = false) {
+    public init(_ kind: Kind, _ message: String, environmental: Bool = false, cause: (any Error)? = nil) {
         self.kind = kind
         self.message = message
         self.isEnvironmental = environmental
+        self.cause = cause
     }
+
+    /// A failed system call: errno read at once, its text handed to `message`, and kept as
+    /// the cause.
+    public static func system(environmental: Bool = false, _ message: (String) -> String) -> AgentError {
+        let code = errno
+        return AgentError(
+            .failed, message(String(cString: strerror(code))), environmental: environmental, cause: posix(code))
+    }
+
+    /// The errno of a failed system call, as a cause.
+    public static func posix(_ code: Int32) -> POSIXError? { POSIXErrorCode(rawValue: code).map { POSIXError($0) } }
 
     public static func usage(_ message: String) -> AgentError { AgentError(.usage, message) }
     public static func failed(_ message: String) -> AgentError { AgentError(.failed, message) }

@@ -20,7 +20,7 @@ public final class FileLock {
     public static func acquire(_ path: String, wait: Duration?) throws -> FileLock? {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw AgentError.failed("cannot open the lock file \(path): \(FileSystem.errnoText()); check permissions")
+            throw AgentError.system { "cannot open the lock file \(path): \($0); check permissions" }
         }
         let deadline = ContinuousClock.now + (wait ?? .zero)
         while true {

@@ -28,7 +28,7 @@ public enum FileSystem {
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty, parent != path, !isDirectory(parent) { try makeDirectory(parent, mode: mode) }
         if mkdir(path, mode) != 0 && errno != EEXIST {
-            throw AgentError.failed("cannot create directory \(path): \(errnoText()); check its parent's permissions")
+            throw AgentError.system { "cannot create directory \(path): \($0); check its parent's permissions" }
         }
     }
 
@@ -45,7 +45,7 @@ public enum FileSystem {
         let temp = "\(path).tmp-\(getpid())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw AgentError.failed("cannot write \(temp): \(errnoText()); \(remedy(for: errno, path: path))")
+            throw AgentError.system { "cannot write \(temp): \($0); \(remedy(for: errno, path: path))" }
         }
         let ok = data.withUnsafeBytes { buffer -> Bool in
             var offset = 0
@@ -84,7 +84,7 @@ public enum FileSystem {
         guard lstat(path, &st) == 0 else { return }
         if (st.st_mode & S_IFMT) != S_IFDIR {
             if unlink(path) != 0 && errno != ENOENT {
-                throw AgentError.failed("cannot remove \(path): \(errnoText())")
+                throw AgentError.system { "cannot remove \(path): \($0)" }
             }
             return
         }
@@ -95,7 +95,7 @@ public enum FileSystem {
     /// AT_FDCWD), never following a symlink.
     package static func removeTree(in dirfd: Int32, name: String, path: String) throws {
         let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard child >= 0 else { throw AgentError.failed("cannot open \(path) to remove it: \(errnoText())") }
+        guard child >= 0 else { throw AgentError.system { "cannot open \(path) to remove it: \($0)" } }
         // A build may have made its own directory read-only (`chmod -R a-w .`).
         fchmod(child, 0o700)
         do { try removeContents(of: child, path: path) } catch {
@@ -104,7 +104,7 @@ public enum FileSystem {
         }
         close(child)
         if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-            throw AgentError.failed("cannot remove \(path): \(errnoText())")
+            throw AgentError.system { "cannot remove \(path): \($0)" }
         }
     }
 
@@ -147,7 +147,7 @@ public enum FileSystem {
     private static func removeContents(of dirfd: Int32, path: String) throws {
         let dupfd = dup(dirfd)
         guard dupfd >= 0, let dir = fdopendir(dupfd) else {
-            throw AgentError.failed("cannot list \(path): \(errnoText())")
+            throw AgentError.system { "cannot list \(path): \($0)" }
         }
         defer { closedir(dir) }
         var names: [String] = []
@@ -160,7 +160,7 @@ public enum FileSystem {
             guard fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             if (st.st_mode & S_IFMT) == S_IFDIR {
                 let child = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                guard child >= 0 else { throw AgentError.failed("cannot open \(path)/\(name): \(errnoText())") }
+                guard child >= 0 else { throw AgentError.system { "cannot open \(path)/\(name): \($0)" } }
                 // A directory we cannot write into (a build chmod'ed it) is made writable first.
                 fchmod(child, 0o700)
                 do { try removeContents(of: child, path: "\(path)/\(name)") } catch {
@@ -169,10 +169,10 @@ public enum FileSystem {
                 }
                 close(child)
                 if unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT {
-                    throw AgentError.failed("cannot remove \(path)/\(name): \(errnoText())")
+                    throw AgentError.system { "cannot remove \(path)/\(name): \($0)" }
                 }
             } else if unlinkat(dirfd, name, 0) != 0 && errno != ENOENT {
-                throw AgentError.failed("cannot remove \(path)/\(name): \(errnoText())")
+                throw AgentError.system { "cannot remove \(path)/\(name): \($0)" }
             }
         }
     }

@@ -47,12 +47,12 @@ public struct ProcessRunner {
     public func run(logPath: String, started: (pid_t) -> Void, output: (Data) -> Void) throws -> ProcessOutcome {
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logFD >= 0 else {
-            throw AgentError.failed("cannot open the log \(logPath): \(FileSystem.errnoText()); check permissions")
+            throw AgentError.system { "cannot open the log \(logPath): \($0); check permissions" }
         }
         let readFD = open(logPath, O_RDONLY | O_CLOEXEC)
         guard readFD >= 0 else {
             close(logFD)
-            throw AgentError.failed("cannot read the log \(logPath): \(FileSystem.errnoText())")
+            throw AgentError.system { "cannot read the log \(logPath): \($0)" }
         }
         defer { close(readFD) }
         lseek(readFD, 0, SEEK_END)
@@ -72,73 +72,25 @@ public struct ProcessRunner {
 
     private func wait(pid: pid_t, readFD: Int32, logPath: String, output: (Data) -> Void) -> ProcessOutcome {
         let deadline = ContinuousClock.now + timeout
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var status: Int32 = 0
-        let cap = LogCap(path: logPath)
-
-        var allowance = ProcessRunner.echoPerSecond
-        var refilled = ContinuousClock.now
-        var hidden = 0
-        var lastNote = ContinuousClock.now - .seconds(10)
-
-        /// Reads at most `readBudget` bytes of what the log gained and echoes them, at most
-        /// `echoPerSecond` a second: a child that never stops printing can neither keep the
-        /// deadline and shutdown from being checked nor flood the journal. What is not echoed
-        /// stays in the log, which `LogCap` keeps bounded. True when there was something.
-        @discardableResult
-        func drain() -> Bool {
-            let now = ContinuousClock.now
-            allowance = min(
-                ProcessRunner.echoPerSecond,
-                allowance + Int((now - refilled).seconds * Double(ProcessRunner.echoPerSecond)))
-            refilled = now
-            var total = 0
-            var echoed = 0
-            while total < ProcessRunner.readBudget {
-                let n = read(readFD, &buffer, buffer.count)
-                guard n > 0 else { break }
-                // Echo costs far more than reading: at most `echoPerCheck` between two checks.
-                let shown = min(n, max(0, min(allowance, ProcessRunner.echoPerCheck - echoed)))
-                if shown > 0 {
-                    output(Data(buffer[0..<shown]))
-                    allowance -= shown
-                    echoed += shown
-                }
-                hidden += n - shown
-                total += n
-            }
-            if total >= ProcessRunner.readBudget {
-                // Further behind than one budget: skip to the end rather than read it all.
-                let position = lseek(readFD, 0, SEEK_CUR)
-                let end = lseek(readFD, 0, SEEK_END)
-                hidden += max(0, Int(end - position))
-            }
-            if hidden > 0 && (ContinuousClock.now - lastNote > .seconds(1) || total == 0) {
-                output(Data("\n[release-agent: \(hidden) bytes of output not shown here; see \(logPath)]\n".utf8))
-                hidden = 0
-                lastNote = ContinuousClock.now
-            }
-            if cap.compactIfNeeded() { lseek(readFD, 0, SEEK_END) }
-            return total > 0
-        }
-
+        var echo = OutputEcho(readFD: readFD, logPath: logPath)
         while true {
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid {
-                drain()
+                echo.drain(output)
                 break
             }
             let cancelled = cancellable && Cancellation.isRequested
             if cancelled || ContinuousClock.now >= deadline {
                 ProcessRunner.killGroup(pid, grace: cancelled ? .seconds(1) : killGrace)
                 waitpid(pid, &status, 0)
-                drain()
-                cap.compactIfNeeded()
+                echo.drain(output)
+                echo.cap.compactIfNeeded()
                 return cancelled ? .cancelled : .timedOut
             }
-            if !drain() { usleep(20_000) }
+            if !echo.drain(output) { usleep(20_000) }
         }
-        cap.compactIfNeeded()
+        echo.cap.compactIfNeeded()
         let outcome: ProcessOutcome
         if status & 0x7f == 0 {
             outcome = .exited((status >> 8) & 0xff)
@@ -169,5 +121,64 @@ public struct ProcessRunner {
             usleep(20_000)
         }
         _ = kill(-pgid, SIGKILL)
+    }
+}
+
+/// A child's output as it reaches its log: read at most `readBudget` bytes of what the log
+/// gained and echo them, at most `echoPerSecond` a second, so that a child that never stops
+/// printing can neither keep the deadline and shutdown from being checked nor flood the
+/// journal. What is not echoed stays in the log, which `LogCap` keeps bounded.
+struct OutputEcho {
+    let readFD: Int32
+    let logPath: String
+    let cap: LogCap
+    private var buffer = [UInt8](repeating: 0, count: 64 << 10)
+    private var allowance = ProcessRunner.echoPerSecond
+    private var refilled = ContinuousClock.now
+    private var hidden = 0
+    private var lastNote = ContinuousClock.now - .seconds(10)
+
+    init(readFD: Int32, logPath: String) {
+        self.readFD = readFD
+        self.logPath = logPath
+        cap = LogCap(path: logPath)
+    }
+
+    /// True when there was something to read.
+    @discardableResult
+    mutating func drain(_ output: (Data) -> Void) -> Bool {
+        let now = ContinuousClock.now
+        allowance = min(
+            ProcessRunner.echoPerSecond,
+            allowance + Int((now - refilled).seconds * Double(ProcessRunner.echoPerSecond)))
+        refilled = now
+        var total = 0
+        var echoed = 0
+        while total < ProcessRunner.readBudget {
+            let n = read(readFD, &buffer, buffer.count)
+            guard n > 0 else { break }
+            // Echo costs far more than reading: at most `echoPerCheck` between two checks.
+            let shown = min(n, max(0, min(allowance, ProcessRunner.echoPerCheck - echoed)))
+            if shown > 0 {
+                output(Data(buffer[0..<shown]))
+                allowance -= shown
+                echoed += shown
+            }
+            hidden += n - shown
+            total += n
+        }
+        if total >= ProcessRunner.readBudget {
+            // Further behind than one budget: skip to the end rather than read it all.
+            let position = lseek(readFD, 0, SEEK_CUR)
+            let end = lseek(readFD, 0, SEEK_END)
+            hidden += max(0, Int(end - position))
+        }
+        if hidden > 0 && (ContinuousClock.now - lastNote > .seconds(1) || total == 0) {
+            output(Data("\n[release-agent: \(hidden) bytes of output not shown here; see \(logPath)]\n".utf8))
+            hidden = 0
+            lastNote = ContinuousClock.now
+        }
+        if cap.compactIfNeeded() { lseek(readFD, 0, SEEK_END) }
+        return total > 0
     }
 }

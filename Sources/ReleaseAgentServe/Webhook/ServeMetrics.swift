@@ -69,10 +69,29 @@ final class ServeMetrics: @unchecked Sendable {
         registry.makeGauge(name: name, labels: labels, help: help).set(value)
     }
 
-    /// Brings the counters up to the history's totals (they only grow: history is append-only).
+    /// Brings the counters up to the history's totals (they only grow: history is append-only),
+    /// and sets the gauges.
     private func publish(_ snapshot: MetricsSnapshot) {
         lock.lock()
         defer { lock.unlock() }
+        for (name, help, labels, total) in Self.totals(snapshot) {
+            let key = name + labels.map { "\($0.0)=\($0.1)" }.joined()
+            let delta = total - (published[key] ?? 0)
+            let counter = registry.makeCounter(name: name, labels: labels, help: help)
+            if delta > 0 { counter.increment(by: delta) }
+            published[key] = max(total, published[key] ?? 0)
+        }
+        publishGauges(snapshot)
+        let info = "The live release (1) and those live before it in this serve (0)."
+        if publishedSHA != snapshot.current {
+            if let old = publishedSHA { gauge("release_agent_current_release_info", info, 0, labels: [("sha", old)]) }
+            publishedSHA = snapshot.current
+        }
+        if let sha = snapshot.current { gauge("release_agent_current_release_info", info, 1, labels: [("sha", sha)]) }
+    }
+
+    /// The counters' totals by name and labels, from the history.
+    private static func totals(_ snapshot: MetricsSnapshot) -> [(String, String, [(String, String)], Double)] {
         let deploys = "Deploys by result, from the history (CLI, cron and webhook deploys alike)."
         let rollbacks = "Rollbacks by result, from the history."
         var totals: [(String, String, [(String, String)], Double)] = [
@@ -99,13 +118,10 @@ final class ServeMetrics: @unchecked Sendable {
                     ))
             }
         }
-        for (name, help, labels, total) in totals {
-            let key = name + labels.map { "\($0.0)=\($0.1)" }.joined()
-            let delta = total - (published[key] ?? 0)
-            let counter = registry.makeCounter(name: name, labels: labels, help: help)
-            if delta > 0 { counter.increment(by: delta) }
-            published[key] = max(total, published[key] ?? 0)
-        }
+        return totals
+    }
+
+    private func publishGauges(_ snapshot: MetricsSnapshot) {
         gauge(
             "release_agent_last_deploy_seconds", "Duration of the newest successful deploy.",
             snapshot.lastDeploySeconds ?? 0)
@@ -143,12 +159,6 @@ final class ServeMetrics: @unchecked Sendable {
                 "release_agent_fleet_halted", "Fleet mode: 1 when the newest rollout this host saw is halted.",
                 fleet.phase == .halted ? 1 : 0)
         }
-        let info = "The live release (1) and those live before it in this serve (0)."
-        if publishedSHA != snapshot.current {
-            if let old = publishedSHA { gauge("release_agent_current_release_info", info, 0, labels: [("sha", old)]) }
-            publishedSHA = snapshot.current
-        }
-        if let sha = snapshot.current { gauge("release_agent_current_release_info", info, 1, labels: [("sha", sha)]) }
     }
 
     func prometheus(_ snapshot: MetricsSnapshot) -> String {
