@@ -81,4 +81,41 @@ struct SyncStatusTests {
         unlink(hold)
         #expect(try deploy.wait(timeout: 60).status == 0)
     }
+
+    @Test(
+        "issue 28: a poll that finds nothing new rewrites nothing: head.json keeps its inode and content, only its time moves"
+    )
+    func noOpPollWritesNothing() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a")
+        #expect(try agent.run("deploy").status == 0)
+        #expect(try agent.run("poll").status == 0)
+        let path = agent.root + "/.release-agent/head.json"
+        // Its modification time set two hours back: the poll below must move it to now.
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: path)
+        let before = try FileManager.default.attributesOfItem(atPath: path)
+        let content = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(try agent.run("poll").status == 0)
+        let after = try FileManager.default.attributesOfItem(atPath: path)
+        #expect(after[.systemFileNumber] as? Int == before[.systemFileNumber] as? Int, "head.json was replaced")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == content)
+        let moved = (after[.modificationDate] as? Date ?? .distantPast) > (before[.modificationDate] as? Date ?? .now)
+        #expect(
+            moved, "\(String(describing: before[.modificationDate])) -> \(String(describing: after[.modificationDate]))"
+        )
+        let headSeen = try agent.statusObject()["headSeen"] as? [String: Any]
+        let time = headSeen?["time"] as? Double ?? 0
+        #expect(
+            time + 0.01 >= (after[.modificationDate] as? Date)?.timeIntervalSince1970 ?? .infinity,
+            "\(String(describing: headSeen))")
+        #expect(
+            try agent.run("status").stdout.contains("up to date with main (head \(a.prefix(7)), seen "))
+        // A new head is written as before: a new file.
+        let b = try repo.commit("b")
+        #expect(try agent.run("poll").status == 0)
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains(b))
+    }
 }
