@@ -158,7 +158,7 @@ extension Deploy {
         do { querier = try MetricsQueriers.querier(for: analysis) } catch {
             return ["not asked: \((error as? AgentError)?.message ?? "no Prometheus client")"]
         }
-        let port = (try? SlotState.live(operation.layout, slots: operation.settings.slots))??.port
+        let port = operation.settings.slots.flatMap { try? SlotState.live(operation.layout, slots: $0)?.port }
         let host = operation.settings.fleet?.hostID ?? ProcessInfo.processInfo.hostName
         return analysis.checks.map { check in
             let measurement = check.judge(querier.query(check.filled(sha: live, host: host, port: port)))
@@ -201,8 +201,8 @@ extension Deploy {
         var events: [(String, String)] = []
         if !ready { events.append(("build", "")) }
         if settings.strategy == .blueGreen {
-            let live = (try? SlotState.live(operation.layout, slots: settings.slots))??.port
-            let candidate = live == settings.slots.first ? settings.slots.last : settings.slots.first
+            let live = settings.slots.flatMap { try? SlotState.live(operation.layout, slots: $0)?.port }
+            let candidate = settings.slots?.other(than: live)
             events.append(("start", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))
             events.append(("activate", " RELEASE_PORT=\(candidate.map(String.init) ?? "?")"))
             if let live { events.append(("stop", " STOP_PORT=\(live)")) }

@@ -52,7 +52,7 @@ struct ConfigTests {
             #expect(settings.healthURL?.text == "http://127.0.0.1:{port}/health")
             #expect(settings.healthURL?.usesSlot == true)
             #expect(settings.healthInterval == .milliseconds(250))
-            #expect(settings.slots == [5000, 6000])
+            #expect(settings.slots == SlotPair(5000, 6000))
             #expect(settings.shared == ["config/app.env", "storage"])
             #expect(settings.strategy == .blueGreen)
         }

@@ -68,13 +68,15 @@ extension Settings {
     /// strategy, slots, the hooks.
     private mutating func readStrategy(_ reader: SettingReader) throws {
         strategy = try reader.parsed("strategy", "must be restart or blue-green", Strategy.init(rawValue:)) ?? strategy
-        slots = try reader.list("slots").map { item in
+        let ports = try reader.list("slots").map { item in
             guard let port = Int(item), (1...65535).contains(port) else {
-                throw AgentError.usage("slots item '\(item)' (\(reader.origin("slots"))) is not a port number 1-65535")
+                throw AgentError.usage(
+                    "slots item '\(item.terminalSafe)' (\(reader.origin("slots"))) is not a port number 1-65535")
             }
             return port
         }
-        if strategy == .blueGreen && (slots.count != 2 || slots[0] == slots[1]) {
+        slots = ports.count == 2 ? SlotPair(ports[0], ports[1]) : nil
+        if slots == nil && (strategy == .blueGreen || !ports.isEmpty) {
             throw AgentError.usage(
                 "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000"
             )

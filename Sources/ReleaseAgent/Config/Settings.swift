@@ -33,7 +33,8 @@ public struct Settings: Sendable {
     public var healthExpect: String?
     public var healthSuccesses = 1
     public var strategy = Strategy.restart
-    public var slots: [Int] = []
+    /// Blue-green's two ports; nil when not set (strategy restart).
+    public var slots: SlotPair?
     public var hooksDir: String
     public var hookTimeout: Duration = .seconds(120)
     public var listen = HostPort(host: "127.0.0.1", port: .number(9000))

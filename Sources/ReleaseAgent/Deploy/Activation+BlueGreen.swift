@@ -5,10 +5,11 @@ import Foundation
 extension Activation {
     func blueGreen(_ base: ActivationMarker) throws -> AnalysisRecord? {
         let sha = base.sha
-        let slots = operation.settings.slots
-        let live = try SlotState.live(layout, slots: slots)
-        let livePort = live?.port
-        let candidate = livePort == slots[0] ? slots[1] : slots[0]
+        guard let slots = operation.settings.slots else {
+            throw StageFailure(stage: "start", reason: "strategy blue-green without slots")
+        }
+        let livePort = try SlotState.live(layout, slots: slots)?.port
+        let candidate = slots.other(than: livePort)
         var marker = base
         marker.candidatePort = candidate
         marker.livePort = livePort

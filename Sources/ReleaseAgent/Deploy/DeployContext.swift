@@ -35,8 +35,8 @@ public struct DeployContext {
     /// Blue-green never guesses the live slot: an error naming the file when it is unknown.
     /// Checked before anything is fetched or built.
     package func checkLiveSlot() throws {
-        guard settings.strategy == .blueGreen else { return }
-        _ = try SlotState.live(layout, slots: settings.slots)
+        guard settings.strategy == .blueGreen, let slots = settings.slots else { return }
+        _ = try SlotState.live(layout, slots: slots)
     }
 
     /// Complete releases with their directory on disk, by sha.

@@ -15,7 +15,7 @@ package struct SlotState: Codable {
     /// The live slot, never guessed: nil when nothing is live (both slots are free); an error
     /// naming the file and the fix when a release is live and the file is missing, does not
     /// parse, or names a port that is not one of `slots`.
-    package static func live(_ layout: Layout, slots: [Int]) throws -> SlotState? {
+    package static func live(_ layout: Layout, slots: SlotPair) throws -> SlotState? {
         guard let current = layout.currentSHA() else { return nil }
         let path = path(layout)
         let problem: String
@@ -23,13 +23,12 @@ package struct SlotState: Codable {
             problem = "is missing"
         } else if let state = read(layout) {
             if slots.contains(state.port) { return state }
-            problem =
-                "names port \(state.port), which is not one of slots \(slots.map(String.init).joined(separator: ","))"
+            problem = "names port \(state.port), which is not one of slots \(slots)"
         } else {
             problem = "cannot be read as {\"port\": N, \"sha\": \"...\"}"
         }
         throw AgentError.failed(
-            "blue-green: \(path) \(problem) while releases/\(current.prefix(12)) is live, so the live slot is unknown and release-agent will not guess it; write the port that serves now, e.g. echo '{\"port\": \(slots.first ?? 5000), \"sha\": \"\(current)\"}' > \(path), and deploy again"
+            "blue-green: \(path) \(problem) while releases/\(current.prefix(12)) is live, so the live slot is unknown and release-agent will not guess it; write the port that serves now, e.g. echo '{\"port\": \(slots.first), \"sha\": \"\(current)\"}' > \(path), and deploy again"
         )
     }
 
