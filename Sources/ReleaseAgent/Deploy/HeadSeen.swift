@@ -32,7 +32,8 @@ public struct HeadSeen: StatusFile, Sendable, Equatable {
     public static func sawHead(_ sha: String, source: String, layout: Layout) {
         let live = layout.currentSHA()
         var seen = HeadSeen(sha: sha, source: source, live: live)
-        if let old = read(layout), old.sha == sha, old.live == live {
+        let old = read(layout)
+        if let old, old.sha == sha, old.live == live {
             seen.behind = old.behind
             seen.liveOnBranch = old.liveOnBranch
             seen.pending = old.pending
@@ -40,15 +41,18 @@ public struct HeadSeen: StatusFile, Sendable, Equatable {
             seen.behind = 0
             seen.liveOnBranch = true
         }
-        seen.record(layout)
+        seen.record(layout, over: old)
     }
 
     /// Writes the file, or, when it already says the same but for the time, only moves its
     /// modification time: a cron poll that finds nothing new each minute rewrote and fsynced
     /// head.json every time (issue 28's no-op poll).
-    public func record(_ layout: Layout) {
+    public func record(_ layout: Layout) { record(layout, over: Self.read(layout)) }
+
+    /// As `record`, against the file's content already read.
+    func record(_ layout: Layout, over old: HeadSeen?) {
         var same = self
-        if let old = Self.read(layout) {
+        if let old {
             same.time = old.time
             if same == old, Self.touch(layout) { return }
         }
