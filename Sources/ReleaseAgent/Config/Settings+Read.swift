@@ -76,9 +76,14 @@ extension Settings {
             return port
         }
         slots = ports.count == 2 ? SlotPair(ports[0], ports[1]) : nil
-        if slots == nil && (strategy == .blueGreen || !ports.isEmpty) {
+        if slots == nil && strategy == .blueGreen {
             throw AgentError.usage(
                 "strategy blue-green needs two different ports in slots (\(reader.origin("slots"))), e.g. --slots 5000,6000"
+            )
+        }
+        if slots == nil && !ports.isEmpty {
+            throw AgentError.usage(
+                "slots (\(reader.origin("slots"))) must be two different ports, e.g. 5000,6000; only strategy blue-green uses them, so under strategy \(strategy.rawValue) remove it"
             )
         }
         hooksDir = try reader.path("hooks-dir") ?? root + "/hooks"
