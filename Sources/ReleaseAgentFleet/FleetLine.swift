@@ -88,10 +88,13 @@ extension EtcdFleetGate {
                 watching: ahead.kvs.map(\.key), wakeOnPut: false, sha: sha, after: ahead.revision, quiet: quiet)
             return silent
         }
-        // The two keys ahead: when the one two places ahead goes or takes its slot, this
-        // waiter may be second or third now, and must see whether the first waiter is alive.
+        // The three keys ahead: when one of them goes or takes its slot, this waiter may be
+        // second or third now, and must see whether the first waiter is alive. Three, not two:
+        // with the two just ahead dead (killed while on the presence lease, which no event
+        // ends), the put of the one beyond them taking its slot is what wakes this waiter
+        // (the adversarial helper's F1: two keys let it sleep the whole quiet step).
         try waitInLine(
-            watching: ahead.kvs.prefix(2).map(\.key), wakeOnPut: true, sha: sha, after: ahead.revision,
+            watching: ahead.kvs.prefix(3).map(\.key), wakeOnPut: true, sha: sha, after: ahead.revision,
             quiet: quiet)
         return silent
     }
