@@ -54,8 +54,7 @@ extension Deploy {
         case .refused(let result): return result
         case .live(let measured): analysis = measured
         }
-        let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
-        try record(built, analysis: analysis)
+        let inconclusive = try record(built, analysis: analysis)
         try prune()
         if let inconclusive {
             throw AgentError.failed(

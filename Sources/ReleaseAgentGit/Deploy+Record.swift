@@ -4,7 +4,8 @@ import ReleaseAgent
 /// The last stages of a deploy that went live: post-deploy (or on-failure for an
 /// inconclusive analysis), the history line, the state files, then prune.
 extension Deploy {
-    func record(_ built: Built, analysis: AnalysisRecord?) throws {
+    /// Returns the analysis when it was inconclusive: the deploy is live, and exits 1 after prune.
+    func record(_ built: Built, analysis: AnalysisRecord?) throws -> AnalysisRecord? {
         let target = built.target
         let current = built.current
         let inconclusive = analysis?.outcome == .inconclusive ? analysis : nil
@@ -34,6 +35,7 @@ extension Deploy {
         if let branchHead = built.branchHead {
             built.cache.headSeen(branchHead, live: target.hex, source: built.request.trigger).record(operation.layout)
         }
+        return inconclusive
     }
 
     /// The newest keep-releases stay (and what the SPEC's prune rules keep besides).
