@@ -4,8 +4,8 @@ import ReleaseAgentEtcd
 
 /// The line for a slot: etcd's lock recipe widened to a semaphore. The first
 /// `fleet-max-parallel` keys under slots/ by create revision hold a slot; the first waiter
-/// (exactly K keys ahead) watches the holders, every other waiter only the two keys before its
-/// own. A handover wakes the first waiter, which takes the slot (a put), and so the two behind
+/// (exactly K keys ahead) watches the holders, every other waiter only the three keys before its
+/// own. A handover wakes the first waiter, which takes the slot (a put), and so the three behind
 /// it: a constant number of requests whatever the length of the line. Each
 /// wake reads at most K + 3 keys and counts the hosts without reading them.
 ///
@@ -13,7 +13,8 @@ import ReleaseAgentEtcd
 /// so the first waiter moves its key to a lease of `fleet-lease-ttl` of its own, renewed while
 /// it waits; a serve killed before it got there (its key unmoved on its presence lease where it
 /// should have moved) is found by the two waiters behind it, which delete its key after
-/// `fleet-lease-ttl`. A dead waiter costs the line `fleet-lease-ttl`, not `fleet-presence-ttl`.
+/// `fleet-lease-ttl`. Up to two dead waiters in a row cost the line `fleet-lease-ttl` each;
+/// three or more in a row just ahead of a live one cost up to the quiet step each.
 extension EtcdFleetGate {
     /// Waits for a slot and takes it: put again on a lease of its own of TTL `bound` (a put keeps
     /// the create revision, so the order holds). Returns the position and the number of slots.

@@ -161,4 +161,56 @@ struct FleetScaleTests {
         #expect(peak(activations(log).filter { $0.sha == b }) == 1)
         for index in [holderIndex, last] { _ = try serves[index].stop() }
     }
+
+    @Test(
+        "serves killed -9 second and third in line, the first alive: the fourth goes on after fleet-lease-ttl, not the 60 s quiet step"
+    )
+    func deadWaitersBehindALiveOne() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        let hosts = try (1...5).map {
+            try Host(
+                "e\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--hook-timeout", "40s"])
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        let serves = try hosts.map { try $0.serve(pollInterval: "1s") }
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+
+        for host in hosts { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
+        let b = try repo.commit("b")
+        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
+        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 4 })
+        // The line, from each waiter's fleet.json ("in line behind <host>, ..."): holder first.
+        func behind(_ id: String?) -> Int? {
+            hosts.firstIndex { host in id.map { host.detail?.contains("in line behind \($0),") == true } ?? false }
+        }
+        func line() -> [Int] {
+            var order = hosts.firstIndex { $0.id == activationsStarted(log, b).first }.map { [$0] } ?? []
+            while let last = order.last, let next = behind(hosts[last].id), !order.contains(next) { order.append(next) }
+            return order
+        }
+        #expect(eventually(timeout: 30) { line().count == 5 }, "\(hosts.map { "\($0.id): \($0.detail ?? "-")" })")
+        let order = line()
+        guard order.count == 5 else { return }
+        // The second and third waiters sit on their presence lease (3m): no event ends it. The
+        // fourth must see the first take its slot, then give their places up, one
+        // fleet-lease-ttl (3s) each; watching only the two keys just ahead, it slept 60 s.
+        kill(serves[order[2]].running.pid, SIGKILL)
+        kill(serves[order[3]].running.pid, SIGKILL)
+        for index in [order[0], order[1], order[4]] { unlink(hosts[index].agent.root + "/HOLD") }
+        let fourth = hosts[order[4]]
+        #expect(
+            eventually(timeout: 40) { fourth.agent.currentSHA == b },
+            "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" })")
+        let given = serves[order[4]].running.stderrSoFar
+        for dead in [order[2], order[3]] {
+            #expect(given.contains("\(hosts[dead].id), ahead in line, did not move within fleet-lease-ttl"), "\(given)")
+        }
+        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+        for index in [order[0], order[1], order[4]] { _ = try serves[index].stop() }
+    }
 }
