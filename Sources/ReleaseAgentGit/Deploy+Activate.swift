@@ -3,7 +3,7 @@ import ReleaseAgent
 
 /// The second phase of a deploy, under the lock: the re-check after a fleet wait, the
 /// activation by the strategy (with its canary analysis), the result to the fleet, the
-/// record, prune; and the refusals, which go through the one failure path.
+/// record, prune; and the refusals, which go through the one failure path (`locked` records).
 extension Deploy {
     /// Refusals go through the one failure path, recorded once per sha and stage for poll and
     /// webhooks (a refusal that stands is not a new failure every minute).
@@ -16,9 +16,7 @@ extension Deploy {
         }
         fetchLine?()
         refusal.write(operation.layout)
-        throw operation.recordFailure(
-            StageFailure(stage: stage, reason: reason), kind: .deploy, sha: built.target.hex, previous: built.current,
-            trigger: built.request.trigger, subject: built.info?.subject, started: built.started)
+        throw UnrecordedFailure(StageFailure(stage: stage, reason: reason), built.attempt)
     }
 
     /// Fleet mode, the lock taken again after the wait: what the operator did meanwhile wins.
@@ -71,8 +69,8 @@ extension Deploy {
         case refused(DeployResult)
     }
 
-    /// The activation by the strategy and the result to the fleet; a failure is recorded
-    /// (history, on-failure) and thrown.
+    /// The activation by the strategy and the result to the fleet; a failure is thrown for
+    /// `locked` to record (history, on-failure).
     private func swapIn(_ built: Built, gate: FleetGate?) throws -> Swapped {
         let target = built.target
         do {
@@ -106,9 +104,7 @@ extension Deploy {
         } catch {
             let failure = StageFailure(error)
             gate?.finish(sha: target.hex, ok: false, reason: failure.reason)
-            throw operation.recordFailure(
-                failure, kind: .deploy, sha: target.hex, previous: built.current, trigger: built.request.trigger,
-                subject: built.info?.subject, started: built.started)
+            throw UnrecordedFailure(failure, built.attempt)
         }
     }
 }

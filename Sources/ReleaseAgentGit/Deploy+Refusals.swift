@@ -69,15 +69,16 @@ extension Deploy {
         guard settings.verifySignatures != .off else { return nil }
         var ref: String?
         if case .ref(let name) = request.target { ref = name }
+        let attempt = Attempt(
+            .deploy, sha: target.hex, previous: current, trigger: request.trigger, subject: cache.info(target)?.subject,
+            started: started)
         let verdict: SignatureCheck.Verdict
         do {
             verdict = try cache.verifySignature(target, ref: ref, settings: settings, scratch: operation.layout.state)
         } catch let error as AgentError where error.isEnvironmental {
             // The machine's fault (a policy file missing for a moment, no gpgv): recorded,
             // nothing quarantined, the next trigger checks again.
-            throw operation.recordFailure(
-                StageFailure(stage: "verify", reason: error.message), kind: .deploy, sha: target.hex,
-                previous: current, trigger: request.trigger, subject: cache.info(target)?.subject, started: started)
+            throw UnrecordedFailure(StageFailure(stage: "verify", reason: error.message), attempt)
         }
         switch verdict {
         case .trusted(let signer):
@@ -96,9 +97,7 @@ extension Deploy {
             record.quarantine = key == "unsigned" ? "unsigned" : "signature refused"
             record.commit = record.commit ?? cache.info(target)
             try? operation.records.write(record)
-            throw operation.recordFailure(
-                StageFailure(stage: "verify", reason: reason), kind: .deploy, sha: target.hex, previous: current,
-                trigger: request.trigger, subject: cache.info(target)?.subject, started: started)
+            throw UnrecordedFailure(StageFailure(stage: "verify", reason: reason), attempt)
         }
     }
 

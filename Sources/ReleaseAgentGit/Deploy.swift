@@ -60,6 +60,13 @@ public struct Deploy {
         var branchHead: CommitID?
         var cache: GitCache
         var started: ContinuousClock.Instant
+
+        /// What a failure of this deploy records.
+        var attempt: Attempt {
+            Attempt(
+                .deploy, sha: target.hex, previous: current, trigger: request.trigger, subject: info?.subject,
+                started: started)
+        }
     }
 
     enum Prepared {
@@ -132,11 +139,9 @@ public struct Deploy {
         } catch let error as AgentError where error.kind == .cancelled {
             throw error
         } catch {
-            // The one failure path: whatever the error, the record, history, on-failure and
-            // exit 1 are the same (StageFailure carries the stage; anything else is unexpected).
-            throw operation.recordFailure(
-                StageFailure(error), kind: .deploy, sha: target.hex, previous: current, trigger: request.trigger,
-                subject: info?.subject, started: started)
+            // Whatever the error, the record, history, on-failure and exit 1 are the same
+            // (StageFailure carries the stage; anything else is unexpected); `locked` records it.
+            throw UnrecordedFailure(StageFailure(error), built.attempt)
         }
         return .built(built)
     }

@@ -52,9 +52,12 @@ package struct ActivationRecovery {
                 )
             }
         } catch let failure as StageFailure {
+            // Recovery runs inside `locked` before its body and ends here: it records itself.
             let error = operation.recordFailure(
-                failure, kind: marker.kind, sha: marker.sha, previous: marker.previous, trigger: "recovery",
-                subject: operation.records.read(marker.sha)?.commit?.subject, started: started)
+                failure,
+                Attempt(
+                    marker.kind, sha: marker.sha, previous: marker.previous, trigger: "recovery",
+                    subject: operation.records.read(marker.sha)?.commit?.subject, started: started))
             operation.output.line("recover  \(error.message)")
         } catch {
             // The marker stays: the next operation tries again.

@@ -18,7 +18,8 @@ public struct DeployContext {
     }
 
     /// Creates the layout, takes the lock (exit 75 when busy, or waits `wait`), repairs
-    /// what a crash left, then runs `body`. The lock is released when `body` returns.
+    /// what a crash left, then runs `body`. The lock is released when `body` returns. A stage
+    /// failure `body` throws is recorded here, the one place, before the lock goes.
     public func locked<T>(_ body: () throws -> T) throws -> T {
         try layout.create()
         guard let lock = try FileLock.acquire(layout.lock, wait: settings.wait) else {
@@ -29,7 +30,11 @@ public struct DeployContext {
         defer { withExtendedLifetime(lock) {} }
         Recovery(operation: self).run()
         ActivationRecovery(operation: self).run()
-        return try body()
+        do {
+            return try body()
+        } catch let unrecorded as UnrecordedFailure {
+            throw recordFailure(unrecorded.failure, unrecorded.attempt)
+        }
     }
 
     /// Blue-green never guesses the live slot: an error naming the file when it is unknown.
@@ -61,19 +66,17 @@ public struct DeployContext {
     }
 
     /// After a failed deploy or rollback: the `on-failure` hook, a history line, exit 1.
-    package func recordFailure(
-        _ failure: StageFailure, kind: HistoryEvent.Kind, sha: String, previous: String?, trigger: String,
-        subject: String?, started: ContinuousClock.Instant
-    ) -> AgentError {
+    package func recordFailure(_ failure: StageFailure, _ attempt: Attempt) -> AgentError {
+        let (kind, sha, previous) = (attempt.kind, attempt.sha, attempt.previous)
         Hooks(operation: self).runLogged(
             .onFailure, sha: sha, previous: previous,
             extra: failure.ports.merging(["FAILURE_STAGE": failure.stage, "FAILURE_REASON": failure.reason]) { $1 })
         var event = HistoryEvent(event: kind, result: .failed, sha: sha, previous: previous)
-        event.trigger = trigger
+        event.trigger = attempt.trigger
         event.stage = failure.stage
         event.reason = failure.reason
-        event.subject = subject
-        event.seconds = (ContinuousClock.now - started).seconds
+        event.subject = attempt.subject
+        event.seconds = (ContinuousClock.now - attempt.started).seconds
         event.stages = output.takeStageSeconds()
         event.analysis = failure.analysis
         try? history.append(event)

@@ -36,9 +36,11 @@ public struct Rollback {
             } catch let error as AgentError where error.kind == .cancelled {
                 throw error
             } catch {
-                throw operation.recordFailure(
-                    StageFailure(error), kind: .rollback, sha: sha, previous: current, trigger: trigger,
-                    subject: complete[sha]?.commit?.subject, started: started)
+                throw UnrecordedFailure(
+                    StageFailure(error),
+                    Attempt(
+                        .rollback, sha: sha, previous: current, trigger: trigger,
+                        subject: complete[sha]?.commit?.subject, started: started))
             }
             if let current, operation.records.read(current) != nil {
                 // poll and webhooks must not undo the operator's rollback by redeploying it.
