@@ -47,12 +47,7 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         var granted: ContinuousClock.Instant?
     }
 
-    /// A gate on the process's session (serve's), if there is one.
-    public convenience init(settings: Settings, output: Output) throws {
-        try self.init(settings: settings, output: output, session: FleetSession.current)
-    }
-
-    /// A gate on `session` (fleet-sim: many hosts in one process).
+    /// A gate on `session`: serve's, a simulated host's (fleet-sim), or none (a run's own lease).
     public init(settings: Settings, output: Output, session: FleetSession?) throws {
         guard let fleet = settings.fleet else { throw AgentError.usage("fleet mode needs fleet-etcd") }
         self.fleet = fleet
@@ -70,9 +65,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
 
     deinit { release() }
 
-    /// Makes `FleetGates.make` build this gate.
-    public static func install() {
-        FleetGates.make = { settings, output in try EtcdFleetGate(settings: settings, output: output) }
+    /// What `Capabilities` makes a deploy's gate with: on `session` (serve's), or nil.
+    public static func maker(session: FleetSession?) -> Capabilities.MakeGate {
+        { settings, output in try EtcdFleetGate(settings: settings, output: output, session: session) }
     }
 
     var ttlSeconds: Int { max(2, Int(fleet.leaseTTL.components.seconds)) }

@@ -14,9 +14,6 @@ public final class FleetSession: @unchecked Sendable {
     private let lock = NSLock()
     private var leaseID: Int64?
 
-    /// The running serve's session, if any (one per process).
-    nonisolated(unsafe) static var current: FleetSession?
-
     public var lease: Int64? { lock.withLock { leaseID } }
     /// A third of fleet-presence-ttl: at the default 3m, one request a minute, the whole cost
     /// of an idle host.
@@ -24,9 +21,9 @@ public final class FleetSession: @unchecked Sendable {
 
     /// Registers this host; a usage error (exit 2) when another live agent has its id. With
     /// etcd unreachable it starts unregistered and registers at the first renewal that works.
-    /// `current`: the process's session, which every gate made after uses (serve); a
-    /// simulation of many hosts in one process keeps one session per host instead.
-    public static func start(_ settings: Settings, output: Output, current: Bool = true) throws -> FleetSession? {
+    /// Serve's deploys get gates on it through their `Capabilities` (`EtcdFleetGate.maker`); a
+    /// simulation of many hosts in one process keeps one session per host.
+    public static func start(_ settings: Settings, output: Output) throws -> FleetSession? {
         guard let fleet = settings.fleet else { return nil }
         let session = FleetSession(
             fleet: fleet, etcd: try fleet.etcdClient(),
@@ -36,7 +33,6 @@ public final class FleetSession: @unchecked Sendable {
         } catch let error as EtcdError where error.kind == .unavailable {
             output.line("fleet    etcd is unreachable at start; registering when it answers (\(error.detail))")
         }
-        if current { Self.current = session }
         return session
     }
 
@@ -76,6 +72,5 @@ public final class FleetSession: @unchecked Sendable {
     public func stop() {
         if let lease { try? etcd.revoke(lease) }
         lock.withLock { leaseID = nil }
-        if FleetSession.current === self { FleetSession.current = nil }
     }
 }

@@ -155,7 +155,7 @@ extension Deploy {
         guard let analysis = operation.settings.analysis else { return [] }
         guard let live else { return ["not asked: nothing is live to fill {sha} with"] }
         let querier: MetricsQuerier
-        do { querier = try MetricsQueriers.querier(for: analysis) } catch {
+        do { querier = try operation.capabilities.querier(analysis) } catch {
             return ["not asked: \((error as? AgentError)?.message ?? "no Prometheus client")"]
         }
         let port = operation.settings.slots.flatMap { try? SlotState.live(operation.layout, slots: $0)?.port }

@@ -28,11 +28,6 @@ public final class PrometheusQuerier: MetricsQuerier, @unchecked Sendable {
 
     deinit { try? http.syncShutdown() }
 
-    /// Makes `MetricsQueriers.make` build this client.
-    public static func install() {
-        MetricsQueriers.make = { settings in PrometheusQuerier(settings: settings) }
-    }
-
     public func query(_ promql: String) -> QueryAnswer {
         let response: HTTPClient.Response
         do {

@@ -22,9 +22,10 @@ public struct FullRootCommand: AsyncParsableCommand {
 
     public static func runMain() async -> Never {
         CommandMain.prepareProcess()
-        StatusCommand.fetchHead = { settings in try GitCache.recordRemoteHead(settings) }
-        EtcdFleetGate.install()
-        PrometheusQuerier.install()
+        Capabilities.process = Capabilities(
+            fleetGate: EtcdFleetGate.maker(session: nil),
+            metrics: { settings in PrometheusQuerier(settings: settings) },
+            fetchHead: { settings in try GitCache.recordRemoteHead(settings) })
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -33,7 +33,14 @@ public struct ServeCommand: AsyncParsableCommand {
         let signals = try FleetSignals(settings: resolved, output: output)
         var sawHead: (@Sendable (CommitID) -> Void)?
         if let signals { sawHead = { head in signals.publish(head: head.hex) } }
-        let queue = DeployQueue(settings: resolved, output: output, logger: logger, sawHead: sawHead)
+        // Fleet mode: registered before the port is bound, so a second agent with this
+        // host-id exits 2 at once; deregistered when serve stops. Its deploys' gates use it.
+        let session = try FleetSession.start(resolved, output: output)
+        defer { session?.stop() }
+        var capabilities = Capabilities.process
+        if let session { capabilities.fleetGate = EtcdFleetGate.maker(session: session) }
+        let queue = DeployQueue(
+            settings: resolved, output: output, logger: logger, capabilities: capabilities, sawHead: sawHead)
         let server = WebhookServer(
             verifier: WebhookVerifier(secret: secret, branch: resolved.branch), queue: queue, metrics: ServeMetrics(),
             deliveries: DeliveryBook(), settings: resolved, logger: logger)
@@ -42,11 +49,6 @@ public struct ServeCommand: AsyncParsableCommand {
         let pidWritten = PidFileState()
         defer { if let pidFile = resolved.pidFile, pidWritten.written { unlink(pidFile) } }
         try Self.checkPidDirectory(resolved)
-        // Fleet mode: registered before the port is bound, so a second agent with this
-        // host-id exits 2 at once; deregistered when serve stops.
-        let session = try FleetSession.start(resolved, output: output)
-        defer { session?.stop() }
-
         let http = try Self.makeHTTP(server, resolved, output: output, logger: logger, pidWritten: pidWritten)
         let services = makeServices(
             session: session, queue: queue, signals: signals, http: http, resolved: resolved, logger: logger)

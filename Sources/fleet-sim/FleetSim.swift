@@ -27,7 +27,7 @@ struct FleetSim: ParsableCommand {
         // Registered first, as running serves are; renewed every third of the presence TTL.
         let sessions = try settings.map { settings -> FleetSession in
             try settings.layout.create()
-            guard let session = try FleetSession.start(settings, output: output, current: false) else {
+            guard let session = try FleetSession.start(settings, output: output) else {
                 throw ValidationError("no fleet settings")
             }
             return session

@@ -61,7 +61,7 @@ package struct AnalysisRun {
 
     package init(operation: DeployContext, settings: AnalysisSettings, sha: String, port: Int?) throws {
         self.settings = settings
-        self.querier = try MetricsQueriers.querier(for: settings)
+        self.querier = try operation.capabilities.querier(settings)
         self.layout = operation.layout
         self.output = operation.output
         self.sha = sha

@@ -91,21 +91,9 @@ public enum QueryAnswer: Sendable, Equatable {
 }
 
 /// Asks Prometheus one instant query; `release-agent-full` sets the implementation
-/// (AsyncHTTPClient), so the light binary links no HTTP stack.
+/// (AsyncHTTPClient, in `Capabilities`), so the light binary links no HTTP stack.
 public protocol MetricsQuerier: Sendable {
     func query(_ promql: String) -> QueryAnswer
-}
-
-public enum MetricsQueriers {
-    nonisolated(unsafe) public static var make: ((AnalysisSettings) throws -> MetricsQuerier)?
-
-    package static func querier(for settings: AnalysisSettings) throws -> MetricsQuerier {
-        guard let make else {
-            throw AgentError.environment(
-                "canary analysis needs release-agent-full next to release-agent; reinstall both")
-        }
-        return try make(settings)
-    }
 }
 
 extension AnalysisCheck {

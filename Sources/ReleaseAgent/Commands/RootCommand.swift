@@ -78,14 +78,13 @@ package struct StatusCommand: ParsableCommand {
     @Flag(help: "Fetch the branch now (waiting briefly for the lock) to count the commits live is behind.")
     var fetch = false
 
-    /// Set by `release-agent-full`: asks the remote for the head and records it (libgit2).
-    /// `release-agent` has none, and hands `status --fetch` over.
-    nonisolated(unsafe) package static var fetchHead: ((Settings) throws -> Void)?
-
     package func run() throws {
         let resolved = try settings.resolve()
         if fetch {
-            guard let fetchHead = Self.fetchHead else { Handoff.exec(Array(CommandLine.arguments.dropFirst())) }
+            // `release-agent` cannot ask the remote (no libgit2): it hands `status --fetch` over.
+            guard let fetchHead = Capabilities.process.fetchHead else {
+                Handoff.exec(Array(CommandLine.arguments.dropFirst()))
+            }
             try fetchHead(resolved)
         }
         let report = StatusReport(layout: resolved.layout, branch: resolved.branch)

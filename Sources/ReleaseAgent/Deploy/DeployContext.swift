@@ -8,9 +8,12 @@ public struct DeployContext {
     public let records: RecordStore
     public let history: History
     public let output: Output
+    /// The fleet gate, the Prometheus client and the head fetcher this binary has.
+    public let capabilities: Capabilities
 
-    public init(settings: Settings, output: Output) {
+    public init(settings: Settings, output: Output, capabilities: Capabilities = .process) {
         self.settings = settings
+        self.capabilities = capabilities
         self.layout = settings.layout
         self.records = RecordStore(layout: settings.layout)
         self.history = History(path: settings.layout.history)

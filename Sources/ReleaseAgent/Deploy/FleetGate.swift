@@ -136,20 +136,7 @@ public struct FleetHalt: Error, Sendable {
     public init(_ reason: String) { self.reason = reason }
 }
 
-/// Set by `release-agent-full` (which links the etcd client): makes the gate for a deploy.
-public enum FleetGates {
-    nonisolated(unsafe) public static var make: ((Settings, Output) throws -> FleetGate)?
-
-    static func gate(for operation: DeployContext) throws -> FleetGate? {
-        guard operation.settings.fleet != nil else { return nil }
-        guard let make else {
-            throw AgentError.environment("fleet mode needs release-agent-full next to release-agent; reinstall both")
-        }
-        return try make(operation.settings, operation.output)
-    }
-}
-
 extension DeployContext {
     /// The fleet gate of this deploy, or nil on one host.
-    package func fleetGate() throws -> FleetGate? { try FleetGates.gate(for: self) }
+    package func fleetGate() throws -> FleetGate? { try capabilities.gate(settings, output) }
 }

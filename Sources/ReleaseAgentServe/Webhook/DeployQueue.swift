@@ -23,6 +23,8 @@ public actor DeployQueue {
     private(set) var settings: Settings
     let output: Output
     let logger: Logger
+    /// Serve's: the fleet gate on its etcd session.
+    let capabilities: Capabilities
     private let triggers: AsyncStream<DeployTrigger>
     private let continuation: AsyncStream<DeployTrigger>.Continuation
     /// Fleet mode: told each head this serve read from the remote (it publishes it).
@@ -35,9 +37,11 @@ public actor DeployQueue {
     private var runs = 0
 
     public init(
-        settings: Settings, output: Output, logger: Logger, sawHead: (@Sendable (CommitID) -> Void)? = nil
+        settings: Settings, output: Output, logger: Logger, capabilities: Capabilities = .process,
+        sawHead: (@Sendable (CommitID) -> Void)? = nil
     ) {
         self.settings = settings
+        self.capabilities = capabilities
         self.output = output
         self.logger = logger
         self.sawHead = sawHead
@@ -114,13 +118,15 @@ public actor DeployQueue {
         let settings = self.settings
         let output = self.output
         let sawHead = self.sawHead
+        let capabilities = self.capabilities
         let source = trigger.source
         let result: Result<Poll.Outcome, Error>
         do {
             result = try await Self.onPool {
                 Result {
-                    try Poll(operation: DeployContext(settings: settings, output: output)).run(
-                        force: false, trigger: source, knownHead: trigger.knownHead, sawHead: sawHead)
+                    try Poll(operation: DeployContext(settings: settings, output: output, capabilities: capabilities))
+                        .run(
+                            force: false, trigger: source, knownHead: trigger.knownHead, sawHead: sawHead)
                 }
             }
         } catch {
