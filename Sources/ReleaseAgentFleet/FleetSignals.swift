@@ -87,8 +87,7 @@ public final class FleetSignals: @unchecked Sendable {
         let answer = try await NIOThreadPool.singleton.runIfActive {
             try etcd.txn([], success: [.range(key: keys.head, prefix: false), .range(key: keys.polls, prefix: true)])
         }
-        let head = answer.ranges.first?.kvs.first.flatMap { try? etcd.decode(FleetHead.self, $0).sha }
-            .flatMap(CommitID.init(hex:))
+        let head = answer.ranges.first?.kvs.first.flatMap(readHead)
         lock.withLock { published = head?.hex }
         await handle(.head(head))
         if let newest = answer.ranges.dropFirst().first?.kvs.compactMap(pollNumber).max() {
@@ -100,10 +99,7 @@ public final class FleetSignals: @unchecked Sendable {
     private func signal(_ event: EtcdEvent) -> FleetSignal? {
         switch event.kv.key {
         case keys.head:
-            // A value that is not a sha is no signal: the next poll publishes a good one.
-            guard event.kind == .put, let head = try? etcd.decode(FleetHead.self, event.kv),
-                let sha = CommitID(hex: head.sha)
-            else { return nil }
+            guard event.kind == .put, let sha = readHead(event.kv) else { return nil }
             lock.withLock { published = sha.hex }
             return .head(sha)
         case keys.target:
@@ -113,6 +109,17 @@ public final class FleetSignals: @unchecked Sendable {
         default:
             return event.kind == .put ? pollNumber(event.kv).map(FleetSignal.claimed) : nil
         }
+    }
+
+    /// The published head, or nil for a value that is not one: named in the log, and
+    /// forgotten, so that the next poll of this host publishes a good one over it.
+    private func readHead(_ kv: EtcdKeyValue) -> CommitID? {
+        if let head = try? etcd.decode(FleetHead.self, kv), let sha = CommitID(hex: head.sha) { return sha }
+        lock.withLock { published = nil }
+        output.line(
+            "fleet    \(kv.key.terminalSafe) holds no published head (\(kv.value.count) bytes that are not {\"sha\": ...}); ignored, the next poll publishes the branch head over it"
+        )
+        return nil
     }
 
     private func pollNumber(_ kv: EtcdKeyValue) -> Int64? {

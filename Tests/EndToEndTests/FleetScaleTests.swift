@@ -76,6 +76,14 @@ struct FleetScaleTests {
         // One at a time (fleet-max-parallel 1) throughout.
         #expect(eventually(timeout: 30) { activations(log).filter { $0.sha == b }.count == 5 })
         #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+
+        // Garbage written over `head` by hand: every serve names the key in its log, and the
+        // next poll publishes the branch head over it (each host forgot the head it knew).
+        _ = try cluster.etcdctl(["put", "/release-agent/shop/head", "not a head"])
+        let named = "/release-agent/shop/head holds no published head"
+        #expect(eventually(timeout: 30) { serves.allSatisfy { $0.running.stderrSoFar.contains(named) } })
+        let head = { (try? cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout) ?? "" }
+        #expect(eventually(timeout: 30) { head().contains(b) }, "\(head())")
         for serve in serves { _ = try serve.stop() }
     }
 
