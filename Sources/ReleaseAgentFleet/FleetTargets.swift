@@ -16,6 +16,8 @@ extension EtcdFleetGate {
         }
         guard var target = try? etcd.decode(FleetTarget.self, kv) else {
             let reason = "\(keys.target) holds a value this agent cannot read; fix or delete it with etcdctl"
+            // Named in the log when this host begins to hold for it (each poll would repeat it).
+            if FleetLocalState.read(layout)?.detail != reason { output.line("fleet    held: \(reason)") }
             FleetLocalState(.held, sha: nil, detail: reason).write(layout)
             return .hold(reason)
         }

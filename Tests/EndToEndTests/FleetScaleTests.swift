@@ -84,6 +84,15 @@ struct FleetScaleTests {
         #expect(eventually(timeout: 30) { serves.allSatisfy { $0.running.stderrSoFar.contains(named) } })
         let head = { (try? cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout) ?? "" }
         #expect(eventually(timeout: 30) { head().contains(b) }, "\(head())")
+        // Garbage over `target`: the hosts hold, and each serve says why once, not every poll.
+        _ = try cluster.etcdctl(["put", "/release-agent/shop/target", "not a target"])
+        let held = "held: /release-agent/shop/target holds a value this agent cannot read"
+        #expect(eventually(timeout: 30) { serves.allSatisfy { $0.running.stderrSoFar.contains(held) } })
+        sleep(5)  // two more poll intervals
+        for serve in serves {
+            #expect(serve.running.stderrSoFar.components(separatedBy: held).count == 2, "\(serve.running.stderrSoFar)")
+        }
+        _ = try cluster.etcdctl(["del", "/release-agent/shop/target"])
         for serve in serves { _ = try serve.stop() }
     }
 
