@@ -16,12 +16,15 @@ extension EtcdFleetGate {
             throw FleetHold("shutting down: gave up waiting to activate \(sha.prefix(12)) and the slot", quiet: true)
         }
         keepRegistration()
+        // In serve the branch head is the fleet's published `head`, read in the same request;
+        // asking the remote at each step cost every waiting host a ref advertisement.
+        let published = superseded && session != nil && newerHead != nil
         let answer = try etcd.txn(
             [],
             success: [
                 .range(key: keys.rollout(sha), prefix: false), .range(key: keys.paused, prefix: false),
                 .range(key: keys.target, prefix: false),
-            ])
+            ] + (published ? [.range(key: keys.head, prefix: false)] : []))
         let rolloutKV = answer.ranges.first?.kvs.first
         let rollout = try rolloutKV.map { try etcd.decode(RolloutRecord.self, $0) }
         if let halted = rollout?.halted { throw FleetHalt("halted fleet-wide: \(halted)") }
@@ -34,7 +37,11 @@ extension EtcdFleetGate {
                     quiet: true)
             }
         }
-        if superseded { try checkSuperseded(sha) }
+        if published {
+            try checkSuperseded(sha, publishedHead: answer.ranges.dropFirst(3).first?.kvs.first)
+        } else if superseded {
+            try checkSuperseded(sha)
+        }
         return (rollout, rolloutKV?.modRevision ?? answer.revision)
     }
 
@@ -55,9 +62,18 @@ extension EtcdFleetGate {
         return FleetHold("the fleet is paused: \(why); release-agent fleet resume lets it go on", quiet: true)
     }
 
-    /// A wait ends when the branch has moved on: the newer head is deployed instead.
-    func checkSuperseded(_ sha: String) throws {
-        guard let newer = newerHead?(), newer != sha else { return }
+    /// A wait ends when the branch has moved on: the newer head is deployed instead. The head
+    /// asked the cheap way (`newerHead`: a local remote's ref, else ls-remote).
+    func checkSuperseded(_ sha: String) throws { try supersede(sha, by: newerHead?()) }
+
+    /// The same in serve, with the head the fleet published (read with the step's checks).
+    func checkSuperseded(_ sha: String, publishedHead kv: EtcdKeyValue?) throws {
+        // A value that is not a head supersedes nothing (FleetSignals names it in the log).
+        try supersede(sha, by: kv.flatMap { try? etcd.decode(FleetHead.self, $0) }.map(\.sha))
+    }
+
+    private func supersede(_ sha: String, by newer: String?) throws {
+        guard let newer, newer != sha else { return }
         throw FleetHold(
             "\(newer.prefix(12)) is newer on the branch and supersedes \(sha.prefix(12)), which is not activated; the next trigger deploys it",
             quiet: true)

@@ -64,9 +64,18 @@ struct FleetScaleTests {
         let index = try #require(hosts.firstIndex { $0.id == claimer.host })
         kill(serves[index].running.pid, SIGKILL)
         _ = try? serves[index].running.wait(timeout: 10)
+        let pushed = (time: Date().timeIntervalSince1970, advertisements: server.advertisements)
         let b = try repo.commit("b")
         let others = hosts.indices.filter { $0 != index }
         #expect(eventually(timeout: 90) { others.allSatisfy { hosts[$0].agent.currentSHA == b } })
+        // The rollout of b asks the remote once an interval (the claimer) and once per host (its
+        // fetch): the hosts in line take the branch head from etcd, not from the remote at
+        // each step of their wait.
+        let rolloutIntervals = Int(Date().timeIntervalSince1970 / interval) - Int(pushed.time / interval) + 1
+        let asked = server.advertisements - pushed.advertisements
+        #expect(
+            asked <= rolloutIntervals + others.count,
+            "\(asked) ref advertisements over a rollout of \(rolloutIntervals) intervals to \(others.count) hosts")
         let later = try #require(try newestClaimer(cluster))
         #expect(later.interval > claimer.interval && later.host != claimer.host, "\(later) after \(claimer)")
         #expect(hosts[index].agent.currentSHA == a)
