@@ -3,7 +3,7 @@ import ReleaseAgent
 
 /// The bare cache of the remote at `ROOT/.release-agent/repo.git`: fetches only the
 /// followed branch (incrementally) and checks commits out of it.
-public final class GitCache {
+public final class GitCache: ReleaseSource {
     let repository: Repository
     public let remoteURL: String
     let credentials: GitCredentials
@@ -141,7 +141,7 @@ public final class GitCache {
     /// submodules written (path in the release -> URL), nil when submodules are off.
     @discardableResult
     public func checkout(
-        _ id: CommitID, subdir: String? = nil, submodules: SubmoduleRules? = nil, into directory: String,
+        _ id: CommitID, subdir: String?, submodules: SubmoduleRules?, into directory: String,
         progress: ProgressReporter?
     ) throws -> [String: String]? {
         do {
@@ -165,6 +165,12 @@ public final class GitCache {
         }
     }
 
+    public func trackedFiles(of id: CommitID, layout: Layout, fallbackSubdir: String?) throws -> Set<String> {
+        Set(
+            try ReleaseTree.plan(id, layout: layout, repository: repository, fallbackSubdir: fallbackSubdir).files.map(
+                \.path))
+    }
+
     /// `deploy --dry-run`: the submodules a checkout of `id` would write, or why it would fail.
     public func describeSubmodules(_ id: CommitID, subdir: String?, rules: SubmoduleRules) -> (
         lines: [String], refusal: String?
@@ -182,8 +188,8 @@ public final class GitCache {
 
     /// The signature of `id` by `policy` (see `SignatureCheck`). With `ref` naming a signed
     /// annotated tag, the tag's signature is the one checked.
-    func verifySignature(_ id: CommitID, ref: String?, settings: Settings, scratch: String) throws
-        -> SignatureCheck.Verdict
+    public func verifySignature(_ id: CommitID, ref: String?, settings: Settings, scratch: String) throws
+        -> SignatureVerdict
     {
         let check = SignatureCheck(
             policy: settings.verifySignatures, allowedSigners: settings.allowedSigners, gpgKeyring: settings.gpgKeyring,

@@ -9,11 +9,7 @@ struct SignatureCheck {
     let gpgKeyring: String?
     let scratch: String
 
-    enum Verdict: Equatable {
-        /// Who signed: the key's fingerprint, and the principal for ssh.
-        case trusted(signer: String)
-        case refused(key: String, why: String)
-    }
+    typealias Verdict = SignatureVerdict
 
     /// What was signed: the signature, the bytes it covers, and the signer's time.
     struct Signed {

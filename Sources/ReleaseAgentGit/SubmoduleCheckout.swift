@@ -214,17 +214,3 @@ struct SubmoduleCheckout {
         }
     }
 }
-
-/// What a deploy does with gitlinks: `submodules`, `submodules-allow-local`, and where the
-/// submodules' caches live.
-public struct SubmoduleRules: Sendable {
-    public var enabled: Bool
-    public var allowLocal: Bool
-    public var cacheDirectory: String
-
-    public init(settings: Settings) {
-        enabled = settings.tree.submodules
-        allowLocal = settings.tree.submodulesAllowLocal
-        cacheDirectory = settings.layout.modules
-    }
-}

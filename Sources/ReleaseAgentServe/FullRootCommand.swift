@@ -23,6 +23,11 @@ public struct FullRootCommand: AsyncParsableCommand {
     public static func runMain() async -> Never {
         CommandMain.prepareProcess()
         Capabilities.process = Capabilities(
+            openSource: { path, url, credentials in try GitCache(path: path, remoteURL: url, credentials: credentials)
+            },
+            remoteHead: { url, branch, credentials in
+                try GitCache.remoteHead(url: url, branch: branch, credentials: credentials)
+            },
             fleetGate: EtcdFleetGate.maker(session: nil),
             metrics: { settings in PrometheusQuerier(settings: settings) },
             fetchHead: { settings in try GitCache.recordRemoteHead(settings) })

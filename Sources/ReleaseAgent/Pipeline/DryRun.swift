@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// `deploy --dry-run`: what a deploy would do, changing nothing under the root but the
 /// bare cache (which it fetches into, under the lock, when the lock is free; with the lock
@@ -124,12 +123,12 @@ extension Deploy {
     /// What the deploy would take: fetched under the lock when it is free, else the cache's
     /// branch head as the running operation left it (`locked`).
     private func dryRunTarget(_ request: DeployRequest, url: String) throws -> (
-        cache: GitCache, target: CommitID?, asked: String, locked: Bool
+        cache: ReleaseSource, target: CommitID?, asked: String, locked: Bool
     ) {
         let settings = operation.settings
         let lock = try FileLock.acquire(operation.layout.lock, wait: nil)
         defer { withExtendedLifetime(lock) {} }
-        let cache = try GitCache(path: operation.layout.cache, remoteURL: url, credentials: settings.credentials)
+        let cache = try operation.capabilities.source(settings, url: url)
         guard lock != nil else {
             return (cache, try cache.branchHead(settings.branch), "\(settings.branch) head", true)
         }
@@ -169,7 +168,8 @@ extension Deploy {
     /// The refusals the deploy itself would meet after the fetch: the signature (checked as
     /// the deploy checks it) and, in fleet mode, a halt fleet-wide; a fleet pause or rollback
     /// under way is said too. A refused target is neither checked out nor built.
-    private func judge(_ plan: inout DryRunPlan, target: CommitID, cache: GitCache, request: DeployRequest) throws {
+    private func judge(_ plan: inout DryRunPlan, target: CommitID, cache: ReleaseSource, request: DeployRequest) throws
+    {
         let settings = operation.settings
         if settings.verifySignatures != .off {
             var ref: String?

@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// What the fetch stage found: the commit to deploy and the branch head.
 struct Fetched {
@@ -12,7 +11,7 @@ struct Fetched {
 
 /// The fetch stage: the branch from the remote into the cache, then the commit asked for.
 extension Deploy {
-    func fetch(_ request: DeployRequest, cache: GitCache) throws -> Fetched {
+    func fetch(_ request: DeployRequest, cache: ReleaseSource) throws -> Fetched {
         let settings = operation.settings
         let start = ContinuousClock.now
         let progress = operation.output.progress("fetch")
@@ -54,7 +53,9 @@ extension Deploy {
         let settings = operation.settings
         return {
             if let local = LocalRefs.branchHead(repository: url, branch: settings.branch) { return local.hex }
-            return (try? GitCache.remoteHead(url: url, branch: settings.branch, credentials: settings.credentials))??
+            return
+                (try? operation.capabilities.askRemoteHead(
+                    url: url, branch: settings.branch, credentials: settings.credentials))??
                 .hex
         }
     }

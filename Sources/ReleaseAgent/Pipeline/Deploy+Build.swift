@@ -1,12 +1,11 @@
 import Foundation
-import ReleaseAgent
 
 /// The checkout and build stages: `releases/<sha>` checked out, the build command and hook run
 /// in it, the record made `ready`. A failure leaves the record `failed` and throws the stage
 /// that failed.
 extension Deploy {
     /// Leaves `releases/<sha>` complete and `ready`: reuses a ready one, else checks out and builds.
-    func ensureBuilt(_ id: CommitID, info: CommitInfo?, cache: GitCache, previous: String?) throws {
+    func ensureBuilt(_ id: CommitID, info: CommitInfo?, cache: ReleaseSource, previous: String?) throws {
         let layout = operation.layout
         let records = operation.records
         let dir = layout.release(id.hex)
@@ -53,7 +52,7 @@ extension Deploy {
     }
 
     /// The tree of `id` (and its submodules) into `dir`, the REVISION file and the shared links.
-    private func checkout(_ id: CommitID, into dir: String, cache: GitCache) throws -> (Duration, String) {
+    private func checkout(_ id: CommitID, into dir: String, cache: ReleaseSource) throws -> (Duration, String) {
         let start = ContinuousClock.now
         guard mkdir(dir, 0o755) == 0 else {
             throw AgentError.environment(
@@ -75,7 +74,7 @@ extension Deploy {
     }
 
     /// The build cache warmed, then the build command and the build hook, in `dir`.
-    private func build(_ id: CommitID, in dir: String, cache: GitCache, previous: String?) throws -> (
+    private func build(_ id: CommitID, in dir: String, cache: ReleaseSource, previous: String?) throws -> (
         Duration, String
     ) {
         let start = ContinuousClock.now

@@ -1,8 +1,7 @@
 import Foundation
-import ReleaseAgent
 
 /// The deploy's steps for repositories as they are: `paths` (a head recorded `skipped`) and
-/// `build-cache` (the copy before the build). Submodules are part of the checkout (GitCache).
+/// `build-cache` (the copy before the build). Submodules are part of the checkout (ReleaseSource).
 extension Deploy {
     /// `paths`: the head is recorded `skipped` once (history, a line); the same head against
     /// the same live release again is quiet for poll and webhooks. `deploy` says it each time.
@@ -29,7 +28,7 @@ extension Deploy {
     /// build-cache: the listed paths copied from the live release, less what its commit
     /// tracks (a file a later commit deleted must not come back through the cache), said in one
     /// line; every entry skipped goes to the release's log, the first few to the output too.
-    func warmBuildCache(into dir: String, sha: String, previous: String?, cache: GitCache) throws {
+    func warmBuildCache(into dir: String, sha: String, previous: String?, cache: ReleaseSource) throws {
         let paths = operation.settings.tree.buildCache
         guard !paths.isEmpty else { return }
         let layout = operation.layout
@@ -41,9 +40,7 @@ extension Deploy {
         }
         let tracked: Set<String>
         do {
-            let plan = try ReleaseTree.plan(
-                liveID, layout: layout, repository: cache.repository, fallbackSubdir: operation.settings.tree.subdir)
-            tracked = Set(plan.files.map(\.path))
+            tracked = try cache.trackedFiles(of: liveID, layout: layout, fallbackSubdir: operation.settings.tree.subdir)
         } catch let error as AgentError {
             operation.output.line("build    cache: cold build: the live release's files are unknown (\(error.message))")
             return

@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// The refusals stage, before anything is checked out: nothing to do (live, quarantined,
 /// skipped by `paths`, held by the fleet), an untrusted signature, a force push under
@@ -8,7 +7,7 @@ extension Deploy {
     /// Nothing to build: the target is live already, quarantined (poll and webhooks), changes
     /// nothing under `paths`, or built already and held by the fleet.
     func nothingToDo(
-        _ target: CommitID, request: DeployRequest, current: String?, cache: GitCache, gate: FleetGate?,
+        _ target: CommitID, request: DeployRequest, current: String?, cache: ReleaseSource, gate: FleetGate?,
         fetchLine: () -> Void
     ) throws -> DeployResult? {
         let layout = operation.layout
@@ -63,7 +62,8 @@ extension Deploy {
     /// is quarantined (a newer signed commit lifts it) and the refusal goes through the one
     /// failure path. Returns who signed it.
     func verifySignature(
-        _ target: CommitID, cache: GitCache, current: String?, request: DeployRequest, started: ContinuousClock.Instant
+        _ target: CommitID, cache: ReleaseSource, current: String?, request: DeployRequest,
+        started: ContinuousClock.Instant
     ) throws -> String? {
         let settings = operation.settings
         guard settings.verifySignatures != .off else { return nil }
@@ -72,7 +72,7 @@ extension Deploy {
         let attempt = Attempt(
             .deploy, sha: target.hex, previous: current, trigger: request.trigger, subject: cache.info(target)?.subject,
             started: started)
-        let verdict: SignatureCheck.Verdict
+        let verdict: SignatureVerdict
         do {
             verdict = try cache.verifySignature(target, ref: ref, settings: settings, scratch: operation.layout.state)
         } catch let error as AgentError where error.isEnvironmental {
@@ -107,7 +107,7 @@ extension Deploy {
     }
 
     /// Reports (or with refuse-force-push, refuses) a branch that moved non-fast-forward.
-    func checkFastForward(cache: GitCache, current: String?, target: CommitID, force: Bool) -> Ancestry {
+    func checkFastForward(cache: ReleaseSource, current: String?, target: CommitID, force: Bool) -> Ancestry {
         guard let current, let currentID = CommitID(hex: current), cache.info(currentID) != nil else {
             return .fastForward
         }

@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// The fleet admit stage: a built release waits, without the lock, for the fleet (canaries, a
 /// slot, no halt or pause), then activates under the lock after a re-check. A hold, a halt or

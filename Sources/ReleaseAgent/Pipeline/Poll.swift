@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// One cron-friendly cycle: a lock-free look at the remote head, and a deploy only when
 /// there is something new. Silent when there is nothing to do, so cron mails nothing.
@@ -73,7 +72,7 @@ public struct Poll {
         do {
             return try FetchState.recording(trigger: trigger, layout: operation.layout) {
                 guard
-                    let head = try GitCache.remoteHead(
+                    let head = try operation.capabilities.askRemoteHead(
                         url: url, branch: settings.branch, credentials: settings.credentials)
                 else {
                     throw AgentError.failed(

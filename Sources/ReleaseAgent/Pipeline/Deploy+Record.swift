@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// The last stages of a deploy that went live: post-deploy (or on-failure for an
 /// inconclusive analysis), the history line, the state files, then prune.

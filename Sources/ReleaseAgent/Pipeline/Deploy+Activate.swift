@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// The second phase of a deploy, under the lock: the re-check after a fleet wait, the
 /// activation by the strategy (with its canary analysis), the result to the fleet, the

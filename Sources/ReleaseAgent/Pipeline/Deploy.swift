@@ -1,5 +1,4 @@
 import Foundation
-import ReleaseAgent
 
 /// What to deploy: the branch head, a named commit, or a ref.
 public struct DeployRequest: Sendable {
@@ -58,7 +57,7 @@ public struct Deploy {
         var signer: String?
         var nonFastForward: Bool
         var branchHead: CommitID?
-        var cache: GitCache
+        var cache: ReleaseSource
         var started: ContinuousClock.Instant
 
         /// What a failure of this deploy records.
@@ -102,8 +101,7 @@ public struct Deploy {
         Recovery(operation: operation).removeStaleCacheLocks()
         // A result this host owes the fleet (a crash after the swap, an etcd outage) first.
         try gate?.reconcile()
-        let cache = try GitCache(
-            path: operation.layout.cache, remoteURL: url, credentials: operation.settings.credentials)
+        let cache = try operation.capabilities.source(operation.settings, url: url)
         let fetched = try fetch(request, cache: cache)
         let target = fetched.target
         let current = operation.layout.currentSHA()
