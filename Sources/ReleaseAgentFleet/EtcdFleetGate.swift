@@ -40,6 +40,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     var newerHead: (() -> String?)?
     /// `finish` registered the outcome; a release after it leaves the registration alone.
     var finished = false
+    /// The branch head is the fleet's published `head` (serve, or a cron poll that shares its
+    /// interval with the fleet): a wait reads it with its other checks, not from the remote.
+    var followsPublishedHead = false
 
     struct HeldSlot {
         var createRevision: Int64

@@ -129,15 +129,8 @@ public final class FleetSignals: @unchecked Sendable {
     /// Claims poll interval `n` for this host: one transaction, won by the first host to ask;
     /// the claims of earlier intervals go in the same transaction.
     public func claim(_ n: Int64) throws -> Bool {
-        let claim = FleetPollClaim(by: fleet.hostID, time: Date().timeIntervalSince1970)
-        let key = keys.poll(n)
-        return try etcd.txn(
-            [.absent(key)],
-            success: [
-                .deleteRange(key: keys.polls, end: key),
-                .put(key: key, value: try JSONEncoder().encode(claim), lease: nil),
-            ]
-        ).succeeded
+        try etcd.txn([.absent(keys.poll(n))], success: try FleetPollClaim.claim(n, keys: keys, host: fleet.hostID))
+            .succeeded
     }
 
     /// Publishes the head this host read from the remote, unless etcd already has it: at most

@@ -16,9 +16,10 @@ extension EtcdFleetGate {
             throw FleetHold("shutting down: gave up waiting to activate \(sha.prefix(12)) and the slot", quiet: true)
         }
         keepRegistration()
-        // In serve the branch head is the fleet's published `head`, read in the same request;
-        // asking the remote at each step cost every waiting host a ref advertisement.
-        let published = superseded && session != nil && newerHead != nil
+        // In serve (and a cron poll sharing its interval) the branch head is the fleet's
+        // published `head`, read in the same request; asking the remote at each step cost
+        // every waiting host a ref advertisement.
+        let published = superseded && (session != nil || followsPublishedHead) && newerHead != nil
         let answer = try etcd.txn(
             [],
             success: [

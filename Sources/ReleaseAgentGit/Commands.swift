@@ -66,7 +66,8 @@ public struct FullPollCommand: ParsableCommand {
         let resolved = try settings.resolve()
         let output = Output(json: resolved.logFormat == .json)
         if resolved.fleet != nil || resolved.analysis != nil { Cancellation.installCommandSignals() }
-        switch try Poll(operation: DeployContext(settings: resolved, output: output)).run(force: force) {
+        let poll = Poll(operation: DeployContext(settings: resolved, output: output))
+        switch try poll.run(force: force, shareWithFleet: true) {
         case .nothingToDo, .quarantined, .paused:
             // Quarantine is reported by status; repeating it every cron cycle would mail the operator.
             break

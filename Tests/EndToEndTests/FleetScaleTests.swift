@@ -239,4 +239,43 @@ struct FleetScaleTests {
         #expect(peak(activations(log).filter { $0.sha == b }) == 1)
         for index in [order[0], order[1], order[4]] { _ = try serves[index].stop() }
     }
+
+    @Test("cron polls in fleet mode: one host asks the remote per poll interval, the others take its head")
+    func cronPollsShareTheInterval() throws {
+        let scratch = Scratch()
+        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("served/app"))
+        let token = "tok-\(UUID().uuidString)"
+        try (token + "\n").write(toFile: scratch.sub("token"), atomically: true, encoding: .utf8)
+        let server = try GitHTTPServer(
+            projectRoot: scratch.sub("served"), token: token, requestLog: scratch.sub("requests.log"))
+        let log = scratch.sub("activations.log")
+        // An hour's poll interval: the rounds below share one (two, if an hour begins between).
+        let hosts = try (1...3).map {
+            try Host(
+                "c\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--token-file", scratch.sub("token"), "--poll-interval", "1h"],
+                remote: server.url(for: "app/.git"))
+        }
+        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        // The three hosts' cron fire at once.
+        func pollAll() throws -> [CommandResult] {
+            try hosts.map { try $0.agent.start("poll", $0.arguments) }.map { try $0.wait(timeout: 120) }
+        }
+        var before = server.advertisements
+        let first = try pollAll()
+        #expect(first.allSatisfy { $0.status == 0 }, "\(first.map(\.stderr))")
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == a })
+        // One ls-remote for the interval, then each host's fetch of a (each host asking: 6).
+        #expect(server.advertisements - before <= 1 + hosts.count + 1, "\(server.advertisements - before)")
+        let head = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout
+        #expect(head.contains(a), "\(head)")
+
+        // Nothing new: the others take the head published for the interval (each host asking: 3).
+        before = server.advertisements
+        let second = try pollAll()
+        #expect(second.allSatisfy { $0.status == 0 && $0.stdout.isEmpty }, "\(second.map(\.stdout))")
+        #expect(server.advertisements - before <= 1, "\(server.advertisements - before) ref advertisements")
+    }
 }

@@ -39,6 +39,21 @@ public protocol FleetGate: AnyObject {
     /// Carries `target` out: `rollback` runs while this host holds a slot; then it is recorded
     /// as done here (not when the lock was busy: then it is tried again). Returns the sha live.
     func apply(_ target: FleetTarget, rollback: () throws -> String) throws -> String
+    /// A cron `poll`: claims this poll interval (then this host asks the remote and publishes
+    /// what it read), or takes the head the host that claimed it published.
+    func sharedPoll(every interval: Duration) -> SharedPollTurn
+    /// Puts the branch head this host read from the remote as the fleet's `head`.
+    func publish(head: CommitID)
+}
+
+/// Who asks the remote for a cron `poll` in fleet mode.
+public enum SharedPollTurn: Sendable, Equatable {
+    /// This host claimed the interval: it asks, and publishes the head unless it is `published`.
+    case claimed(published: String?)
+    /// Another host claimed it and published this head for it.
+    case published(CommitID)
+    /// No sharing now (etcd out of reach, the claimer slow or gone, no poll-interval): ask.
+    case ask
 }
 
 /// What `fleet rollback` means for this host's next step.

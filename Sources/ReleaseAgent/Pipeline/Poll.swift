@@ -18,30 +18,40 @@ public struct Poll {
     /// `knownHead`: the head the fleet published (serve in fleet mode), taken instead of
     /// asking the remote; a host whose release is that head already, or that refuses it,
     /// stops here without asking etcd either. `sawHead`: told the head read from the remote.
+    /// `shareWithFleet` (a cron `poll` in fleet mode): one host asks the remote per poll
+    /// interval, the others take the head it published.
     public func run(
-        force: Bool, trigger: String = "poll", knownHead: CommitID? = nil, sawHead: ((CommitID) -> Void)? = nil
+        force: Bool, trigger: String = "poll", knownHead: CommitID? = nil, sawHead: ((CommitID) -> Void)? = nil,
+        shareWithFleet: Bool = false
     ) throws -> Outcome {
         let check = PollCheck(operation: operation)
         if PauseState.isPaused(operation.layout) { return .paused }
         // Fast path: no lock, no fetch; for a local remote not even libgit2.
         let (url, local) = try check.remote()
         let head: CommitID
-        if let knownHead {
-            if let stop = Self.stop(check.verdict(head: knownHead, force: force), knownHead) { return stop }
-            head = knownHead
+        var published = knownHead
+        var fleetGate: FleetGate?
+        if shareWithFleet && knownHead == nil && local == nil, let gate = try operation.fleetGate() {
+            fleetGate = gate
+            let shared = try fleetHead(gate, url: url, trigger: trigger)
+            if shared.published { published = shared.head }
+            head = shared.head
         } else {
-            head = try lookAtRemote(url: url, local: local, trigger: trigger)
+            head = try knownHead ?? lookAtRemote(url: url, local: local, trigger: trigger)
+        }
+        if let knownHead, let stop = Self.stop(check.verdict(head: knownHead, force: force), knownHead) {
+            return stop
         }
         HeadSeen.sawHead(head.hex, source: trigger, layout: operation.layout)
         if knownHead == nil { sawHead?(head) }
         // Fleet mode: a `fleet rollback` not carried out here yet comes before the head.
         // One gate (one etcd client) for the whole cycle, the deploy below included.
-        let gate = try operation.fleetGate()
+        let gate = try fleetGate ?? operation.fleetGate()
         if let gate, let outcome = try carryOutFleetTarget(gate, head: head) { return outcome }
         if let stop = Self.stop(check.verdict(head: head, force: force), head) { return stop }
         do {
             var request = DeployRequest(force: force, trigger: trigger)
-            request.knownHead = knownHead
+            request.knownHead = published
             switch try Deploy(operation: operation).run(request, gate: gate) {
             case .deployed(let sha): return .deployed(sha)
             case .alreadyCurrent, .refusedAgain, .held, .skipped: return .nothingToDo
@@ -59,6 +69,23 @@ public struct Poll {
         case .quarantined(let reason): return .quarantined(head.hex, reason: reason)
         case .paused: return .paused
         case .new: return nil
+        }
+    }
+
+    /// A cron poll in fleet mode: the head of this poll interval. The host that claims the
+    /// interval asks the remote and publishes it (unless etcd has it already); the others take
+    /// it (`published`); with etcd out of reach or the claimer slow, a host asks itself.
+    private func fleetHead(_ gate: FleetGate, url: String, trigger: String) throws -> (head: CommitID, published: Bool)
+    {
+        switch gate.sharedPoll(every: operation.settings.pollInterval) {
+        case .published(let head):
+            return (head, true)
+        case .claimed(let current):
+            let head = try lookAtRemote(url: url, local: nil, trigger: trigger)
+            if head.hex != current { gate.publish(head: head) }
+            return (head, false)
+        case .ask:
+            return (try lookAtRemote(url: url, local: nil, trigger: trigger), false)
         }
     }
 
