@@ -97,6 +97,22 @@ extension EtcdClient {
         return (try decode(T.self, kv), kv.modRevision)
     }
 
+    /// The commit `head` names; nil for a value that is not a published head.
+    func publishedHead(_ kv: EtcdKeyValue) -> CommitID? {
+        (try? decode(FleetHead.self, kv)).flatMap { CommitID(hex: $0.sha) }
+    }
+
+    /// Puts `head` as the fleet's, read from the remote by `host`; an error names the next try.
+    func publish(head: CommitID, keys: FleetKeys, by host: String) throws {
+        do {
+            let value = FleetHead(sha: head.hex, time: Date().timeIntervalSince1970, by: host)
+            _ = try put(keys.head, try JSONEncoder().encode(value))
+        } catch {
+            throw AgentError.environment(
+                "could not publish the head \(head.short) to the fleet (\(error)); the next poll does")
+        }
+    }
+
     func decode<T: Decodable>(_ type: T.Type, _ kv: EtcdKeyValue) throws -> T {
         guard kv.value.count <= 1_048_576 else { throw unreadable(kv.key, "a value of \(kv.value.count) bytes") }
         do {

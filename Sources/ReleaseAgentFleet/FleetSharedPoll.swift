@@ -25,12 +25,11 @@ extension EtcdFleetGate {
                 [.absent(key)], success: try FleetPollClaim.claim(n, keys: keys, host: fleet.hostID),
                 failure: [.range(key: key, prefix: false), .range(key: keys.head, prefix: false)])
             if answer.succeeded {
-                let published = answer.ranges.last?.kvs.first.flatMap { try? etcd.decode(FleetHead.self, $0) }
-                return .claimed(published: published?.sha)
+                return .claimed(published: answer.ranges.last?.kvs.first.flatMap(etcd.publishedHead)?.hex)
             }
             // Another host claimed this interval: the head it publishes after its claim.
             let claimed = answer.ranges.first?.kvs.first?.createRevision ?? answer.revision
-            if let kv = answer.ranges.last?.kvs.first, kv.modRevision > claimed, let head = headValue(kv) {
+            if let kv = answer.ranges.last?.kvs.first, kv.modRevision > claimed, let head = etcd.publishedHead(kv) {
                 return .published(head)
             }
             return awaitPublished(after: answer.revision, within: min(interval / 10, .seconds(5)))
@@ -42,12 +41,11 @@ extension EtcdFleetGate {
 
     /// Puts `head` as this host's reading of the remote (a claimer of a poll interval).
     public func publish(head: CommitID) {
-        let value = FleetHead(sha: head.hex, time: Date().timeIntervalSince1970, by: fleet.hostID)
         do {
-            _ = try etcd.put(keys.head, try JSONEncoder().encode(value))
-        } catch {
-            output.line("fleet    could not publish the head \(head.short) to the fleet (\(error)); the next poll does")
-        }
+            try etcd.publish(head: head, keys: keys, by: fleet.hostID)
+        } catch let error as AgentError {
+            output.line("fleet    \(error.message)")
+        } catch {}
     }
 
     /// The claimer has not published yet: its put of `head`, for a moment; else this host asks.
@@ -55,17 +53,13 @@ extension EtcdFleetGate {
         let found = Mutex<CommitID?>(nil)
         let etcd = self.etcd
         _ = try? etcd.watch(keys.head, prefix: false, fromRevision: revision + 1, timeout: wait) { events in
-            guard let kv = events.last(where: { $0.kind == .put })?.kv,
-                let head = try? JSONDecoder().decode(FleetHead.self, from: kv.value), let id = CommitID(hex: head.sha)
-            else { return false }
+            guard let kv = events.last(where: { $0.kind == .put })?.kv, let id = etcd.publishedHead(kv) else {
+                return false
+            }
             found.withLock { $0 = id }
             return true
         }
         return found.withLock { $0 }.map(SharedPollTurn.published) ?? .ask
-    }
-
-    private func headValue(_ kv: EtcdKeyValue) -> CommitID? {
-        (try? etcd.decode(FleetHead.self, kv)).flatMap { CommitID(hex: $0.sha) }
     }
 }
 

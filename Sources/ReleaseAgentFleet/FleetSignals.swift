@@ -114,7 +114,7 @@ public final class FleetSignals: @unchecked Sendable {
     /// The published head, or nil for a value that is not one: named in the log, and
     /// forgotten, so that the next poll of this host publishes a good one over it.
     private func readHead(_ kv: EtcdKeyValue) -> CommitID? {
-        if let head = try? etcd.decode(FleetHead.self, kv), let sha = CommitID(hex: head.sha) { return sha }
+        if let sha = etcd.publishedHead(kv) { return sha }
         lock.withLock { published = nil }
         output.line(
             "fleet    \(kv.key.terminalSafe) holds no published head (\(kv.value.count) bytes that are not {\"sha\": ...}); ignored, the next poll publishes the branch head over it"
@@ -136,15 +136,13 @@ public final class FleetSignals: @unchecked Sendable {
     /// Publishes the head this host read from the remote, unless etcd already has it: at most
     /// one put each time the branch moves.
     public func publish(head sha: String) {
-        guard lock.withLock({ published }) != sha else { return }
-        let head = FleetHead(sha: sha, time: Date().timeIntervalSince1970, by: fleet.hostID)
+        guard lock.withLock({ published }) != sha, let head = CommitID(hex: sha) else { return }
         do {
-            try etcd.put(keys.head, try JSONEncoder().encode(head))
+            try etcd.publish(head: head, keys: keys, by: fleet.hostID)
             lock.withLock { published = sha }
-        } catch {
-            output.line(
-                "fleet    could not publish the head \(sha.prefix(12)) to the fleet (\(error)); the next poll does")
-        }
+        } catch let error as AgentError {
+            output.line("fleet    \(error.message)")
+        } catch {}
     }
 
     /// This host's place in a poll interval: a fixed offset from the interval's start, spread

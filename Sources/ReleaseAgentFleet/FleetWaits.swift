@@ -70,7 +70,7 @@ extension EtcdFleetGate {
     /// The same in serve, with the head the fleet published (read with the step's checks).
     func checkSuperseded(_ sha: String, publishedHead kv: EtcdKeyValue?) throws {
         // A value that is not a head supersedes nothing (FleetSignals names it in the log).
-        try supersede(sha, by: kv.flatMap { try? etcd.decode(FleetHead.self, $0) }.map(\.sha))
+        try supersede(sha, by: kv.flatMap(etcd.publishedHead)?.hex)
     }
 
     private func supersede(_ sha: String, by newer: String?) throws {

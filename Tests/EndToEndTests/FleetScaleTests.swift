@@ -143,48 +143,23 @@ struct FleetScaleTests {
         "serves killed -9 first and second in line for a slot: the line goes on after fleet-lease-ttl, not fleet-presence-ttl"
     )
     func deadWaiters() throws {
-        let scratch = Scratch()
-        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
-        let repo = try GitFixture(at: scratch.sub("repo"))
-        let log = scratch.sub("activations.log")
-        let hosts = try (1...4).map {
-            try Host(
-                "d\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
-                extra: ["--hook-timeout", "40s"])
-        }
-        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
-        let a = try repo.commit("a", files: ["app.py": DemoService.app])
-        let serves = try hosts.map { try $0.serve(pollInterval: "1s") }
-        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
-
         // The first host to get the slot holds in its activate hook; three wait in line.
-        for host in hosts { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
-        let b = try repo.commit("b")
-        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
-        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 3 })
-        // Who is behind whom, from each waiter's fleet.json: "in line behind <host>, ...".
-        func behind(_ id: String?) -> Int? {
-            hosts.firstIndex { host in id.map { host.detail?.contains("in line behind \($0),") == true } ?? false }
-        }
-        let holder = activationsStarted(log, b).first
-        #expect(eventually(timeout: 30) { behind(behind(holder).map { hosts[$0].id }) != nil })
-        guard let first = behind(holder), let second = behind(hosts[first].id),
-            let holderIndex = hosts.firstIndex(where: { $0.id == holder }),
-            let last = hosts.indices.first(where: { ![first, second, holderIndex].contains($0) })
-        else { return }
+        let line = try WaitingLine(4, prefix: "d")
+        defer { line.stopApps() }
+        let (hosts, serves, b) = (line.hosts, line.serves, line.b)
+        guard line.order.count == 4 else { return }
+        let (holderIndex, first, second, last) = (line.order[0], line.order[1], line.order[2], line.order[3])
         // The first waiter moved to a short lease; the second is still on its presence lease
         // (3m): killed, each costs the line fleet-lease-ttl (3s) before the next goes.
         kill(serves[first].running.pid, SIGKILL)
         kill(serves[second].running.pid, SIGKILL)
         unlink(hosts[holderIndex].agent.root + "/HOLD")
         unlink(hosts[last].agent.root + "/HOLD")
-        let slots = { (try? cluster.etcdctl(["get", "--prefix", "/release-agent/shop/slots/"]).stdout) ?? "" }
-        #expect(
-            eventually(timeout: 60) { hosts[last].agent.currentSHA == b },
-            "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" }) \(slots())")
+        let slots = { (try? line.cluster.etcdctl(["get", "--prefix", "/release-agent/shop/slots/"]).stdout) ?? "" }
+        #expect(eventually(timeout: 60) { hosts[last].agent.currentSHA == b }, "\(line.states) \(slots())")
         #expect(
             serves[last].running.stderrSoFar.contains("ahead in line, did not move within fleet-lease-ttl"))
-        #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+        #expect(peak(activations(line.log).filter { $0.sha == b }) == 1)
         for index in [holderIndex, last] { _ = try serves[index].stop() }
     }
 
@@ -192,35 +167,9 @@ struct FleetScaleTests {
         "serves killed -9 second and third in line, the first alive: the fourth goes on after fleet-lease-ttl, not the 60 s quiet step"
     )
     func deadWaitersBehindALiveOne() throws {
-        let scratch = Scratch()
-        let cluster = try EtcdCluster(dir: scratch.sub("etcd"))
-        let repo = try GitFixture(at: scratch.sub("repo"))
-        let log = scratch.sub("activations.log")
-        let hosts = try (1...5).map {
-            try Host(
-                "e\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
-                extra: ["--hook-timeout", "40s"])
-        }
-        defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
-        let a = try repo.commit("a", files: ["app.py": DemoService.app])
-        let serves = try hosts.map { try $0.serve(pollInterval: "1s") }
-        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
-
-        for host in hosts { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
-        let b = try repo.commit("b")
-        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
-        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 4 })
-        // The line, from each waiter's fleet.json ("in line behind <host>, ..."): holder first.
-        func behind(_ id: String?) -> Int? {
-            hosts.firstIndex { host in id.map { host.detail?.contains("in line behind \($0),") == true } ?? false }
-        }
-        func line() -> [Int] {
-            var order = hosts.firstIndex { $0.id == activationsStarted(log, b).first }.map { [$0] } ?? []
-            while let last = order.last, let next = behind(hosts[last].id), !order.contains(next) { order.append(next) }
-            return order
-        }
-        #expect(eventually(timeout: 30) { line().count == 5 }, "\(hosts.map { "\($0.id): \($0.detail ?? "-")" })")
-        let order = line()
+        let line = try WaitingLine(5, prefix: "e")
+        defer { line.stopApps() }
+        let (hosts, serves, b, order, log) = (line.hosts, line.serves, line.b, line.order, line.log)
         guard order.count == 5 else { return }
         // The second and third waiters sit on their presence lease (3m): no event ends it. The
         // fourth must see the first take its slot, then give their places up, one
@@ -230,8 +179,7 @@ struct FleetScaleTests {
         for index in [order[0], order[1], order[4]] { unlink(hosts[index].agent.root + "/HOLD") }
         let fourth = hosts[order[4]]
         #expect(
-            eventually(timeout: 40) { fourth.agent.currentSHA == b },
-            "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" })")
+            eventually(timeout: 40) { fourth.agent.currentSHA == b }, "\(line.states)")
         let given = serves[order[4]].running.stderrSoFar
         for dead in [order[2], order[3]] {
             #expect(given.contains("\(hosts[dead].id), ahead in line, did not move within fleet-lease-ttl"), "\(given)")

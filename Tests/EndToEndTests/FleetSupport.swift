@@ -115,3 +115,54 @@ func activationsStarted(_ log: String, _ sha: String) -> [String] {
         return parts.count == 4 && parts[0] == "start" && parts[2] == sha ? String(parts[1]) : nil
     }
 }
+
+/// `count` serve agents (fleet-max-parallel 1, `fleet-lease-ttl` 3s) on `a`, then `b` pushed with
+/// every activate hook held (HOLD): one host holds the slot, the others wait in line. `order`
+/// is the line from each waiter's fleet.json ("in line behind <host>, ..."), the holder first.
+struct WaitingLine {
+    let scratch = Scratch()
+    let cluster: EtcdCluster
+    let log: String
+    let hosts: [Host]
+    let serves: [ServeProcess]
+    let b: String
+    let order: [Int]
+
+    init(_ count: Int, prefix: String) throws {
+        cluster = try EtcdCluster(dir: scratch.sub("etcd"))
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let log = scratch.sub("activations.log")
+        self.log = log
+        let (scratch, endpoints) = (self.scratch, cluster.endpoints)
+        let hosts = try (1...count).map {
+            try Host(
+                "\(prefix)\($0)", scratch: scratch, repo: repo, etcd: endpoints, log: log,
+                extra: ["--hook-timeout", "40s"])
+        }
+        self.hosts = hosts
+        let a = try repo.commit("a", files: ["app.py": DemoService.app])
+        serves = try hosts.map { try $0.serve(pollInterval: "1s") }
+        #expect(eventually(timeout: 120) { hosts.allSatisfy { $0.agent.currentSHA == a } })
+        for host in hosts { FileManager.default.createFile(atPath: host.agent.root + "/HOLD", contents: nil) }
+        let b = try repo.commit("b")
+        self.b = b
+        #expect(eventually(timeout: 90) { activationsStarted(log, b).count == 1 })
+        #expect(eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == count - 1 })
+        func behind(_ id: String) -> Int? {
+            hosts.firstIndex { $0.detail?.contains("in line behind \(id),") == true }
+        }
+        func line() -> [Int] {
+            var order = hosts.firstIndex { $0.id == activationsStarted(log, b).first }.map { [$0] } ?? []
+            while let last = order.last, let next = behind(hosts[last].id), !order.contains(next) { order.append(next) }
+            return order
+        }
+        #expect(
+            eventually(timeout: 30) { line().count == count }, "\(hosts.map { "\($0.id): \($0.detail ?? "-")" })")
+        order = line()
+    }
+
+    /// Each host's phase and detail, for a failed expectation.
+    var states: String { "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" })" }
+
+    func stopApps() { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+}

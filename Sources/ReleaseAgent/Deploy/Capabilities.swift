@@ -55,18 +55,13 @@ public struct Capabilities: Sendable {
     /// The fleet gate of a deploy, or nil on one host.
     package func gate(_ settings: Settings, _ output: Output) throws -> FleetGate? {
         guard settings.fleet != nil else { return nil }
-        guard let fleetGate else {
-            throw AgentError.environment("fleet mode needs release-agent-full next to release-agent; reinstall both")
-        }
+        guard let fleetGate else { throw Self.missing("fleet mode") }
         return try fleetGate(settings, output)
     }
 
     /// The Prometheus client of the canary analysis.
     package func querier(_ settings: AnalysisSettings) throws -> MetricsQuerier {
-        guard let metrics else {
-            throw AgentError.environment(
-                "canary analysis needs release-agent-full next to release-agent; reinstall both")
-        }
+        guard let metrics else { throw Self.missing("canary analysis") }
         return try metrics(settings)
     }
 }
