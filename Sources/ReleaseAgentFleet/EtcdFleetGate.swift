@@ -43,6 +43,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
     /// The branch head is the fleet's published `head` (serve, or a cron poll that shares its
     /// interval with the fleet): a wait reads it with its other checks, not from the remote.
     var followsPublishedHead = false
+    /// The poll interval this host claimed (a cron poll), until it gives its answer.
+    var claimedPoll: ClaimedPoll?
 
     struct HeldSlot {
         var createRevision: Int64
@@ -111,6 +113,9 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
                 throw FleetHold("etcd is unreachable (\(error.detail)); fleet-offline hold activates nothing")
             }
             uncoordinated = true
+            // Over whatever fleet.json said (a hold of an earlier run), or status shows that.
+            FleetLocalState(.activating, sha: sha, detail: "uncoordinated: etcd is unreachable; fleet-offline alone")
+                .write(layout)
             output.line("fleet    etcd is unreachable; fleet-offline alone: activating uncoordinated")
         } catch let error as EtcdError where error.kind == .accessRefused {
             release()
@@ -176,6 +181,8 @@ public final class EtcdFleetGate: FleetGate, @unchecked Sendable {
         defer { release() }
         guard !uncoordinated else {
             FleetPendingResult.clear(layout)
+            let detail = ok ? "\(sha.prefix(12)) is live, activated uncoordinated (etcd was unreachable)" : reason
+            FleetLocalState(ok ? .idle : .failed, sha: sha, detail: detail ?? "activated uncoordinated").write(layout)
             return
         }
         let pending = FleetPendingResult(sha: sha, ok: ok, reason: reason, canary: canarySeat)

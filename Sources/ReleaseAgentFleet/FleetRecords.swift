@@ -46,6 +46,9 @@ public struct FleetHead: Codable, Sendable, Equatable {
 struct FleetPollClaim: Codable, Sendable, Equatable {
     var by: String
     var time: Double
+    /// Put by a cron poll's claimer when the remote's head is the published one: the interval
+    /// is checked, the others take `head` without asking the remote (nil: not yet, or serve's).
+    var checked: String? = nil
 }
 
 /// `paused`: set by `fleet pause`; no host activates while it is there.

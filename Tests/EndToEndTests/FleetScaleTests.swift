@@ -198,32 +198,76 @@ struct FleetScaleTests {
         let server = try GitHTTPServer(
             projectRoot: scratch.sub("served"), token: token, requestLog: scratch.sub("requests.log"))
         let log = scratch.sub("activations.log")
-        // An hour's poll interval: the rounds below share one (two, if an hour begins between).
+        // A 20 s poll interval: each round below starts just after an interval begins, and is
+        // allowed one more ask for each boundary it crosses all the same on a loaded machine.
+        let interval = 20.0
         let hosts = try (1...3).map {
             try Host(
                 "c\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
-                extra: ["--token-file", scratch.sub("token"), "--poll-interval", "1h"],
+                extra: ["--token-file", scratch.sub("token"), "--poll-interval", "20s"],
                 remote: server.url(for: "app/.git"))
         }
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
+        /// Sleeps (at most one interval) until the next interval begins; returns its number.
+        func intervalBegins() -> Int {
+            let now = Date().timeIntervalSince1970
+            let next = (now / interval).rounded(.down) + 1
+            Thread.sleep(forTimeInterval: next * interval - now + 0.2)
+            return Int(next)
+        }
+        func intervals(since n: Int) -> Int { Int(Date().timeIntervalSince1970 / interval) - n + 1 }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
         // The three hosts' cron fire at once.
         func pollAll() throws -> [CommandResult] {
             try hosts.map { try $0.agent.start("poll", $0.arguments) }.map { try $0.wait(timeout: 120) }
         }
+        var n = intervalBegins()
         var before = server.advertisements
         let first = try pollAll()
         #expect(first.allSatisfy { $0.status == 0 }, "\(first.map(\.stderr))")
         #expect(hosts.allSatisfy { $0.agent.currentSHA == a })
         // One ls-remote for the interval, then each host's fetch of a (each host asking: 6).
-        #expect(server.advertisements - before <= 1 + hosts.count + 1, "\(server.advertisements - before)")
+        #expect(
+            server.advertisements - before <= intervals(since: n) + hosts.count, "\(server.advertisements - before)")
         let head = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout
         #expect(head.contains(a), "\(head)")
 
-        // Nothing new: the others take the head published for the interval (each host asking: 3).
+        // The steady state: nothing new, a new interval. The claimer asks and marks its claim
+        // checked; the others take the head (each host asking: 3, and the others waited 2 s).
+        n = intervalBegins()
         before = server.advertisements
         let second = try pollAll()
         #expect(second.allSatisfy { $0.status == 0 && $0.stdout.isEmpty }, "\(second.map(\.stdout))")
-        #expect(server.advertisements - before <= 1, "\(server.advertisements - before) ref advertisements")
+        #expect(
+            server.advertisements - before <= intervals(since: n),
+            "\(server.advertisements - before) ref advertisements")
+        let claims = try cluster.etcdctl(["get", "/release-agent/shop/poll/", "--prefix", "--print-value-only"]).stdout
+        #expect(claims.contains("\"checked\":\"\(a)\""), "\(claims)")
+
+        // Again in the same interval: every host takes the checked answer, none asks.
+        before = server.advertisements
+        let third = try pollAll()
+        #expect(third.allSatisfy { $0.status == 0 && $0.stdout.isEmpty }, "\(third.map(\.stdout))")
+        #expect(
+            server.advertisements - before <= intervals(since: n) - 1,
+            "\(server.advertisements - before) ref advertisements")
+
+        // Garbage under `head` and a new commit: the claimer names the key and publishes over
+        // it, the others take that; none asks the remote in line (it was 17 GETs).
+        _ = try cluster.etcdctl(["put", "/release-agent/shop/head", "not a head"])
+        let b = try repo.commit("b", files: ["app.py": DemoService.app + "\n# b\n"])
+        n = intervalBegins()
+        before = server.advertisements
+        let fourth = try pollAll()
+        #expect(fourth.allSatisfy { $0.status == 0 }, "\(fourth.map(\.stderr))")
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == b })
+        // The claimer names it; a poll that came after its put saw a head, not the garbage.
+        #expect(
+            fourth.contains { ($0.stdout + $0.stderr).contains("/release-agent/shop/head holds no published head") },
+            "\(fourth.map(\.stdout))")
+        #expect(
+            server.advertisements - before <= intervals(since: n) + hosts.count, "\(server.advertisements - before)")
+        let republished = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout
+        #expect(republished.contains(b), "\(republished)")
     }
 }

@@ -126,6 +126,17 @@ struct FleetTests {
         #expect(held.stderr.contains("fleet-offline hold"), "\(held.stderr)")
         #expect(hosts[1].agent.currentSHA == b)
         #expect(DemoService.get(port: hosts[1].port)?.body == "ok \(b)")
+        // fleet-offline alone on another host: it activates uncoordinated, and status says
+        // so, not the hold an earlier run left in fleet.json.
+        let heldBefore = try hosts[2].deploy().wait(timeout: 120)
+        #expect(heldBefore.status == 1, "\(heldBefore.stderr)")
+        let alone = try hosts[2].agent.run("deploy", hosts[2].arguments + ["--fleet-offline", "alone"])
+        #expect(alone.status == 0, "\(alone.stderr)")
+        #expect((alone.stdout + alone.stderr).contains("activating uncoordinated"), "\(alone.stderr)")
+        #expect(hosts[2].agent.currentSHA == c)
+        let aloneStatus = try hosts[2].agent.run("status")
+        #expect(aloneStatus.stdout.contains("activated uncoordinated"), "\(aloneStatus.stdout)")
+        #expect(!aloneStatus.stdout.contains("fleet-offline hold"), "\(aloneStatus.stdout)")
         for index in cluster.members.indices { try cluster.start(index) }
         #expect(cluster.waitHealthy(timeout: 60))
         let resumed = try hosts[1].deploy().wait(timeout: 120)

@@ -42,14 +42,16 @@ public protocol FleetGate: AnyObject {
     /// A cron `poll`: claims this poll interval (then this host asks the remote and publishes
     /// what it read), or takes the head the host that claimed it published.
     func sharedPoll(every interval: Duration) -> SharedPollTurn
-    /// Puts the branch head this host read from the remote as the fleet's `head`.
-    func publish(head: CommitID)
+    /// The claimer's answer for its interval, the branch head it read from the remote: a put
+    /// of `head` when it moved, else the claim marked checked. One write either way; the other
+    /// hosts' cron polls go on when they see it.
+    func answer(head: CommitID)
 }
 
 /// Who asks the remote for a cron `poll` in fleet mode.
 public enum SharedPollTurn: Sendable, Equatable {
-    /// This host claimed the interval: it asks, and publishes the head unless it is `published`.
-    case claimed(published: String?)
+    /// This host claimed the interval: it asks the remote and gives the fleet its `answer`.
+    case claimed
     /// Another host claimed it and published this head for it.
     case published(CommitID)
     /// No sharing now (etcd out of reach, the claimer slow or gone, no poll-interval): ask.

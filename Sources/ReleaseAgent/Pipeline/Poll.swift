@@ -80,9 +80,9 @@ public struct Poll {
         switch gate.sharedPoll(every: operation.settings.pollInterval) {
         case .published(let head):
             return (head, true)
-        case .claimed(let current):
+        case .claimed:
             let head = try lookAtRemote(url: url, local: nil, trigger: trigger)
-            if head.hex != current { gate.publish(head: head) }
+            gate.answer(head: head)
             return (head, false)
         case .ask:
             return (try lookAtRemote(url: url, local: nil, trigger: trigger), false)
