@@ -91,6 +91,7 @@ public final class EtcdClient: @unchecked Sendable {
         }
         if let limit = query.limit { body["limit"] = String(limit) }
         if query.countOnly { body["count_only"] = true }
+        if query.keysOnly { body["keys_only"] = true }
         return try Self.decodeRange(try call("/v3/kv/range", body, key: key))
     }
 

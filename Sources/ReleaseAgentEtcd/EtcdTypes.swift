@@ -26,14 +26,18 @@ public struct EtcdRangeQuery: Sendable {
     public var newestCreatedFirst = false
     public var limit: Int64?
     public var countOnly = false
+    /// The keys without their values.
+    public var keysOnly = false
 
     public init(
-        maxCreateRevision: Int64? = nil, newestCreatedFirst: Bool = false, limit: Int64? = nil, countOnly: Bool = false
+        maxCreateRevision: Int64? = nil, newestCreatedFirst: Bool = false, limit: Int64? = nil, countOnly: Bool = false,
+        keysOnly: Bool = false
     ) {
         self.maxCreateRevision = maxCreateRevision
         self.newestCreatedFirst = newestCreatedFirst
         self.limit = limit
         self.countOnly = countOnly
+        self.keysOnly = keysOnly
     }
 }
 

@@ -44,6 +44,26 @@ struct FleetConnection {
         return (hosts.sorted { $0.host < $1.host }, unreadable)
     }
 
+    /// The full id of the release `prefix` names among those the fleet knows (its rollouts,
+    /// the hosts' live releases): a typo sent to every host would fail on each, one slot at
+    /// a time, each with its on-failure hook; it is refused here, exit 2, nothing written.
+    func knownRelease(_ prefix: String) throws -> String {
+        let (hosts, _) = try self.hosts()
+        // The rollouts' shas from their keys: a value that cannot be read must not lock the
+        // operator out of a fleet rollback.
+        let rollouts = try etcd.range(keys.rollouts, prefix: true, EtcdRangeQuery(keysOnly: true)).kvs
+        let known = Set(rollouts.map { String($0.key.dropFirst(keys.rollouts.count)) } + hosts.compactMap(\.current))
+        let matches = known.filter { $0.hasPrefix(prefix.lowercased()) }
+        guard matches.count == 1, let sha = matches.first else {
+            throw AgentError.usage(
+                matches.isEmpty
+                    ? "no rollout of \(prefix.terminalSafe) in fleet \(fleet.name) and no host runs it; release-agent fleet status lists the fleet's releases (one deployed outside the fleet: release-agent rollback on each host)"
+                    : "\(prefix.terminalSafe) matches \(matches.count) releases of fleet \(fleet.name); give more of the sha"
+            )
+        }
+        return sha
+    }
+
     /// Rollouts, newest change first; a value that cannot be read is a `FleetFailure`
     /// naming its key when it is the newest (status must not skip it), else left out.
     func rollouts() throws -> [RolloutRecord] {
@@ -97,11 +117,12 @@ struct FleetRollbackCommand: ParsableCommand {
         if let sha, sha.count < 4 || sha.count > 40 || !sha.allSatisfy(\.isHexDigit) {
             throw AgentError.usage("'\(sha.terminalSafe)' is not a commit id: give 4 to 40 hex digits")
         }
+        let full = try sha.map { try connection.knownRelease($0) }
         // The branch head it holds off is filled in by the first host that sees it (this
         // command does not read the remote): a head pushed during a pause is held off too.
-        let target = FleetTarget(sha: sha?.lowercased(), head: nil)
+        let target = FleetTarget(sha: full, head: nil)
         try connection.etcd.put(connection.keys.target, try JSONEncoder().encode(target))
-        let what = sha.map { "activate \($0)" } ?? "roll back to its previous release"
+        let what = full.map { "activate \($0.prefix(12))" } ?? "roll back to its previous release"
         print(
             "fleet \(connection.fleet.name): every host will \(what) at its next poll, fleet-max-parallel at a time; release-agent fleet status shows them"
         )

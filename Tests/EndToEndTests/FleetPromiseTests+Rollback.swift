@@ -24,8 +24,18 @@ extension FleetPromiseTests {
 
         // Pause, push c, fleet rollback to a, resume: every host goes to a; c stays off.
         #expect(try hosts[0].fleet("pause").status == 0)
-        try repo.commit("c")
+        let c = try repo.commit("c")
+        // A typo, or a commit no host ever deployed: refused, exit 2, no target written.
+        for unknown in ["dead5eed", c] {
+            let typo = try hosts[0].fleet("rollback \(unknown)")
+            #expect(typo.status == 2, "\(typo.stderr)")
+            #expect(
+                typo.stderr.contains("no rollout of \(unknown) in fleet shop and no host runs it"), "\(typo.stderr)")
+        }
+        #expect(try etcdctl(cluster, ["get", "/release-agent/shop/target"]).stdout.isEmpty)
         #expect(try hosts[0].fleet("rollback \(a.prefix(10))").status == 0)
+        let set = try etcdctl(cluster, ["get", "/release-agent/shop/target", "--print-value-only"]).stdout
+        #expect(set.contains(a), "the target names the full sha: \(set)")
         #expect(try hosts[0].fleet("resume").status == 0)
         // p1's lock is busy at its first poll: not applied, applied at the next.
         // One process holds the flock (a `flock CMD` child would keep it after a kill).
