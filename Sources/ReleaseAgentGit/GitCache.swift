@@ -1,3 +1,4 @@
+import CLibGit2
 import Foundation
 import ReleaseAgent
 
@@ -159,10 +160,15 @@ public final class GitCache: ReleaseSource {
                 plan, of: id, in: repository, url: remoteURL, subdir: subdir, into: directory)
             return submodules.enabled ? written : nil
         } catch let error as GitError {
-            throw AgentError(
-                .failed, "checkout of \(id.short) into \(directory) failed: \(error.message); check free space",
-                environmental: true, cause: error)
+            throw Self.checkoutFailure(error, of: id, cache: repository.path)
         }
+    }
+
+    /// A libgit2 error while reading the commit's trees: named by its class; libgit2's own
+    /// text stays in `cause`, for the log, not the user's line.
+    static func checkoutFailure(_ error: GitError, of id: CommitID, cache: String) -> AgentError {
+        let reading = GitError.cacheReading(klass: error.klass, code: error.code, cache: cache)
+        return AgentError(.failed, "checkout of \(id.short) failed: \(reading)", environmental: true, cause: error)
     }
 
     public func trackedFiles(of id: CommitID, layout: Layout, fallbackSubdir: String?) throws -> Set<String> {

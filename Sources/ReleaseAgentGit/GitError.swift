@@ -27,6 +27,23 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
     }
 
     var isAuth: Bool { code == GIT_EAUTH.rawValue }
+
+    /// Why reading the git cache failed, by libgit2's error class (never its text), and the fix.
+    static func cacheReading(klass: Int32, code: Int32, cache: String) -> String {
+        switch klass {
+        case Int32(GIT_ERROR_ODB.rawValue), Int32(GIT_ERROR_OBJECT.rawValue), Int32(GIT_ERROR_ZLIB.rawValue),
+            Int32(GIT_ERROR_TREE.rawValue):
+            return
+                "an object is missing or damaged in the git cache \(cache); delete that directory and deploy again (it is fetched anew)"
+        case Int32(GIT_ERROR_OS.rawValue):
+            return "the git cache \(cache) could not be read (a system error); check its permissions and the disk"
+        case Int32(GIT_ERROR_NOMEMORY.rawValue):
+            return "out of memory reading the git cache; free memory and deploy again"
+        default:
+            return
+                "libgit2 failed reading the git cache \(cache) (error class \(klass), code \(code)); delete that directory and deploy again"
+        }
+    }
 }
 
 /// Initializes libgit2 once per process.

@@ -122,7 +122,7 @@ struct TreeWriter {
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             var handle: OpaquePointer?
             guard git_repository_open_bare(&handle, repositoryPath) == 0, let repo = handle else {
-                state.fail("cannot open \(repositoryPath): \(GitError.lastMessage())")
+                state.fail(GitError.cacheReading(klass: clibgit2_last_error_class(), code: -1, cache: repositoryPath))
                 return
             }
             defer { git_repository_free(repo) }
@@ -130,7 +130,7 @@ struct TreeWriter {
             var written = 0
             while index < total, !state.failed {
                 let entry = plan.files[index]
-                if let error = writeEntry(entry, repo: repo, base: directory) {
+                if let error = writeEntry(entry, repo: repo, cache: repositoryPath, base: directory) {
                     state.fail(error)
                     return
                 }
@@ -147,11 +147,13 @@ struct TreeWriter {
         progress?.finish()
     }
 
-    private static func writeEntry(_ entry: Entry, repo: OpaquePointer, base: String) -> String? {
+    private static func writeEntry(_ entry: Entry, repo: OpaquePointer, cache: String, base: String) -> String? {
         var oid = entry.oid
         var blob: OpaquePointer?
-        guard git_blob_lookup(&blob, repo, &oid) == 0, let blob else {
-            return "cannot read \(entry.path) from the cache: \(GitError.lastMessage())"
+        let code = git_blob_lookup(&blob, repo, &oid)
+        guard code == 0, let blob else {
+            let why = GitError.cacheReading(klass: clibgit2_last_error_class(), code: code, cache: cache)
+            return "cannot read \(entry.path): \(why)"
         }
         defer { git_blob_free(blob) }
         let size = Int(git_blob_rawsize(blob))

@@ -143,4 +143,43 @@ struct CraftedTreeTests {
         #expect(agent.currentSHA == c)
         #expect(try agent.run("status").status == 0)
     }
+
+    @Test("a damaged git cache: the checkout names the cache and the fix, not libgit2's text; the fix works")
+    func damagedCache() throws {
+        let scratch = Scratch()
+        let repo = try GitFixture(at: scratch.sub("repo"))
+        let agent = try Agent(root: scratch.sub("root"), repo: repo.path)
+        let a = try repo.commit("a", files: ["a.txt": "a\n"])
+        #expect(try agent.run("deploy").status == 0)
+        // Incompressible content, so that the middle of the new pack is this blob's data.
+        let noise = (0..<4000).map { _ in String(UInt64.random(in: 0...UInt64.max), radix: 36) }.joined(separator: "\n")
+        let b = try repo.commit("b", files: ["noise.txt": noise])
+        #expect(try agent.run("status", ["--fetch"]).status == 0)
+        let packs = agent.root + "/.release-agent/repo.git/objects/pack"
+        func modified(_ path: String) -> Date {
+            ((try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date) ?? .distantPast
+        }
+        let newest = try FileManager.default.contentsOfDirectory(atPath: packs).filter { $0.hasSuffix(".pack") }
+            .map { packs + "/" + $0 }.max { modified($0) < modified($1) }
+        let pack = try #require(newest)
+        chmod(pack, 0o644)
+        let handle = try #require(FileHandle(forUpdatingAtPath: pack))
+        let size = try handle.seekToEnd()
+        try handle.seek(toOffset: size / 2)
+        handle.write(Data(repeating: 0, count: 200))
+        try handle.close()
+
+        let failed = try agent.run("deploy")
+        #expect(failed.status == 1, "\(failed.stderr)")
+        #expect(
+            failed.stderr.contains(
+                "an object is missing or damaged in the git cache \(agent.root)/.release-agent/repo.git; delete that directory"
+            ),
+            "\(failed.stderr)")
+        #expect(failed.stderr.split(separator: "\n").filter { $0.hasPrefix("Error:") }.count == 1, "\(failed.stderr)")
+        #expect(agent.currentSHA == a)
+        try FileManager.default.removeItem(atPath: agent.root + "/.release-agent/repo.git")
+        #expect(try agent.run("deploy").status == 0)
+        #expect(agent.currentSHA == b)
+    }
 }
