@@ -83,7 +83,7 @@ struct SyncStatusTests {
     }
 
     @Test(
-        "issue 28: a poll that finds nothing new rewrites nothing: head.json keeps its inode and content, only its time moves"
+        "issue 28: a poll that finds nothing new rewrites nothing: head.json and fetch.json keep their inodes and content, only their times move"
     )
     func noOpPollWritesNothing() throws {
         let scratch = Scratch()
@@ -93,13 +93,23 @@ struct SyncStatusTests {
         #expect(try agent.run("deploy").status == 0)
         #expect(try agent.run("poll").status == 0)
         let path = agent.root + "/.release-agent/head.json"
-        // Its modification time set two hours back: the poll below must move it to now.
-        try FileManager.default.setAttributes(
-            [.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: path)
+        let fetch = agent.root + "/.release-agent/fetch.json"
+        // Their modification times set two hours back: the poll below must move them to now.
+        for file in [path, fetch] {
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -7200)], ofItemAtPath: file)
+        }
         let before = try FileManager.default.attributesOfItem(atPath: path)
+        let fetchBefore = try FileManager.default.attributesOfItem(atPath: fetch)
         let content = try String(contentsOfFile: path, encoding: .utf8)
         #expect(try agent.run("poll").status == 0)
         let after = try FileManager.default.attributesOfItem(atPath: path)
+        let fetchAfter = try FileManager.default.attributesOfItem(atPath: fetch)
+        #expect(
+            fetchAfter[.systemFileNumber] as? Int == fetchBefore[.systemFileNumber] as? Int, "fetch.json was replaced")
+        #expect(
+            (fetchAfter[.modificationDate] as? Date ?? .distantPast) > Date(timeIntervalSinceNow: -600),
+            "fetch.json's time did not move")
         #expect(after[.systemFileNumber] as? Int == before[.systemFileNumber] as? Int, "head.json was replaced")
         #expect(try String(contentsOfFile: path, encoding: .utf8) == content)
         let moved = (after[.modificationDate] as? Date ?? .distantPast) > (before[.modificationDate] as? Date ?? .now)

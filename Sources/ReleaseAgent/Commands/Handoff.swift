@@ -112,6 +112,8 @@ struct PollCommand: ParsableCommand {
         // Fleet mode asks etcd (a fleet rollback may be pending): release-agent-full does that.
         if resolved.fleet == nil, let head = try check.remote().localHead {
             if !PauseState.isPaused(resolved.layout) {
+                // As release-agent-full's poll records them: /metrics' last look at the remote.
+                FetchState.record(ok: true, source: "poll", layout: resolved.layout)
                 HeadSeen.sawHead(head.hex, source: "poll", layout: resolved.layout)
             }
             if check.verdict(head: head, force: force) != .new { return }

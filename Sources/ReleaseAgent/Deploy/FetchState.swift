@@ -3,7 +3,7 @@ import Foundation
 /// `.release-agent/fetch.json`: whether the last look at the remote (a deploy's fetch, a
 /// poll's ls-remote, `status --fetch`) worked, for `release_agent_last_fetch_failed`: a
 /// server that silently stopped seeing pushes is what operators alert on.
-public struct FetchState: StatusFile, Sendable, Equatable {
+public struct FetchState: TimedStatusFile, Sendable {
     public static let fileName = "fetch.json"
 
     public var time: Double
@@ -14,7 +14,7 @@ public struct FetchState: StatusFile, Sendable, Equatable {
 
     /// Best effort, like head.json: a state file that cannot be written loses only a metric.
     public static func record(ok: Bool, source: String, error: String? = nil, layout: Layout) {
-        FetchState(time: Date().timeIntervalSince1970, ok: ok, source: source, error: error).write(layout)
+        FetchState(time: Date().timeIntervalSince1970, ok: ok, source: source, error: error).record(layout)
     }
 
     /// Runs `body` (a look at the remote) and records how it went.

@@ -3,7 +3,7 @@ import Foundation
 /// `.release-agent/head.json`: the branch head as last seen (by a fetch, a poll or a
 /// webhook's deploy), when, and how far the live release was behind it then, so `status`
 /// and `/metrics` can say whether the server runs what the branch says.
-public struct HeadSeen: StatusFile, Sendable, Equatable {
+public struct HeadSeen: TimedStatusFile, Sendable {
     public static let fileName = "head.json"
 
     public var sha: String
@@ -42,40 +42,6 @@ public struct HeadSeen: StatusFile, Sendable, Equatable {
             seen.liveOnBranch = true
         }
         seen.record(layout, over: old)
-    }
-
-    /// Writes the file, or, when it already says the same but for the time, only moves its
-    /// modification time: a cron poll that finds nothing new each minute rewrote and fsynced
-    /// head.json every time (issue 28's no-op poll).
-    public func record(_ layout: Layout) { record(layout, over: Self.read(layout)) }
-
-    /// As `record`, against the file's content already read.
-    func record(_ layout: Layout, over old: HeadSeen?) {
-        var same = self
-        if let old {
-            same.time = old.time
-            if same == old, Self.touch(layout) { return }
-        }
-        write(layout)
-    }
-
-    /// As `StatusFile.read`, with `time` the later of the one written and the file's
-    /// modification time (which `record` moves when the head is seen again, unchanged).
-    public static func read(_ layout: Layout) -> HeadSeen? {
-        let path = path(layout)
-        guard let data = FileManager.default.contents(atPath: path),
-            var seen = try? JSONDecoder().decode(HeadSeen.self, from: data)
-        else { return nil }
-        var info = stat()
-        if stat(path, &info) == 0 {
-            let modified = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
-            seen.time = max(seen.time, modified)
-        }
-        return seen
-    }
-
-    private static func touch(_ layout: Layout) -> Bool {
-        utimensat(AT_FDCWD, path(layout), nil, 0) == 0
     }
 
     /// Whether the live release is behind what was seen, in one line for `status`.

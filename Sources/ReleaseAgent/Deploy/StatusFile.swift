@@ -20,3 +20,40 @@ extension StatusFile {
         try? FileSystem.writeAtomically(data, to: Self.path(layout))
     }
 }
+
+/// A status file whose `time` says when it was last found true: seen again unchanged, only its
+/// modification time moves (no rewrite, no fsync), and `read` takes the later of the two. A
+/// cron poll that finds nothing new each minute rewrote head.json and fetch.json every time
+/// (issue 28's no-op poll).
+public protocol TimedStatusFile: StatusFile, Equatable {
+    var time: Double { get set }
+}
+
+extension TimedStatusFile {
+    /// Writes the file, or, when it already says the same but for the time, touches it.
+    public func record(_ layout: Layout) { record(layout, over: Self.read(layout)) }
+
+    /// As `record`, against the file's content already read.
+    func record(_ layout: Layout, over old: Self?) {
+        var same = self
+        if let old {
+            same.time = old.time
+            if same == old, utimensat(AT_FDCWD, Self.path(layout), nil, 0) == 0 { return }
+        }
+        write(layout)
+    }
+
+    /// As `StatusFile.read`, with `time` the later of the one written and the file's
+    /// modification time.
+    public static func read(_ layout: Layout) -> Self? {
+        let path = path(layout)
+        guard let data = FileManager.default.contents(atPath: path),
+            var file = try? JSONDecoder().decode(Self.self, from: data)
+        else { return nil }
+        var info = stat()
+        if stat(path, &info) == 0 {
+            file.time = max(file.time, Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+        }
+        return file
+    }
+}
