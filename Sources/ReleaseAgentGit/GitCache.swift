@@ -12,7 +12,12 @@ public final class GitCache: ReleaseSource {
     var urlOrigin = "the repo setting"
 
     public init(path: String, remoteURL: String, credentials: GitCredentials) throws {
-        self.repository = try Repository.openOrCreateBare(at: path)
+        do {
+            self.repository = try Repository.openOrCreateBare(at: path)
+        } catch let error as GitError {
+            let why = GitError.cacheReading(klass: error.klass, code: error.code, cache: path)
+            throw AgentError(.failed, "cannot open the git cache: \(why)", environmental: true, cause: error)
+        }
         self.remoteURL = remoteURL
         self.credentials = credentials
     }

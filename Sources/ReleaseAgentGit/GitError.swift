@@ -35,6 +35,9 @@ public struct GitError: Error, CustomStringConvertible, Sendable {
             Int32(GIT_ERROR_TREE.rawValue):
             return
                 "an object is missing or damaged in the git cache \(cache); delete that directory and deploy again (it is fetched anew)"
+        case Int32(GIT_ERROR_REPOSITORY.rawValue):
+            return
+                "the git cache \(cache) is damaged (no longer a git repository); delete that directory and deploy again (it is fetched anew)"
         case Int32(GIT_ERROR_OS.rawValue):
             return "the git cache \(cache) could not be read (a system error); check its permissions and the disk"
         case Int32(GIT_ERROR_NOMEMORY.rawValue):

@@ -14,6 +14,8 @@ final class RemoteContext {
     var hostKey: HostKeyVerdict?
     /// The remote's endpoint (the known-hosts check needs the port libgit2 does not pass).
     var endpoint: (host: String, port: Int)?
+    /// The cache fetched into (nil: ls-remote), named when the fetch fails reading it.
+    var cache: String?
 
     enum Offered { case sshKey(String), token(String) }
     enum HostKeyVerdict { case unknown, changed, unreadable, unsupported }
@@ -99,6 +101,7 @@ final class Remote {
         }
         guard let handle else { throw GitError(code: -1, message: "no handle", operation: "open remote \(url)") }
         context.endpoint = RemoteURL.endpoint(target)
+        context.cache = repository?.path
         return Remote(pointer: handle, url: url, context: context)
     }
 

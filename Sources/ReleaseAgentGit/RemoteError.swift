@@ -13,6 +13,7 @@ struct RemoteError: Error {
     let credentialAttempts: Int
     let endpoint: (host: String, port: Int)?
     let knownHosts: String
+    let cache: String?
 
     init(error: GitError, context: RemoteContext) {
         self.error = error
@@ -22,6 +23,7 @@ struct RemoteError: Error {
         credentialAttempts = context.credentialAttempts
         endpoint = context.endpoint
         knownHosts = context.credentials.knownHosts
+        cache = context.cache
     }
 
     /// One line: what failed and what to do.
@@ -92,6 +94,12 @@ struct RemoteError: Error {
         case Int32(GIT_ERROR_SSH.rawValue):
             return
                 ("cannot fetch from \(url): the ssh server closed the session (a wrong repository path, or no access for this key); check \(setting) and the key's access")
+        case Int32(GIT_ERROR_ODB.rawValue), Int32(GIT_ERROR_ZLIB.rawValue), Int32(GIT_ERROR_OBJECT.rawValue),
+            Int32(GIT_ERROR_REPOSITORY.rawValue):
+            // The fetch failed reading this host's own cache, not the remote (a damaged pack).
+            guard let cache else { fallthrough }
+            return "cannot fetch from \(url): "
+                + GitError.cacheReading(klass: error.klass, code: error.code, cache: cache)
         default:
             return
                 ("cannot fetch from \(url) (libgit2 error class \(error.klass), code \(error.code)); check \(setting) and that the remote is reachable")

@@ -181,5 +181,33 @@ struct CraftedTreeTests {
         try FileManager.default.removeItem(atPath: agent.root + "/.release-agent/repo.git")
         #expect(try agent.run("deploy").status == 0)
         #expect(agent.currentSHA == b)
+
+        // Over http, a damaged pack fails the fetch itself: the line names the cache, not the
+        // remote (it said "cannot fetch ... (libgit2 error class 9, code -3); check the repo
+        // setting"). A cache that is no longer a repository is named too.
+        let token = "tok-\(UUID().uuidString)"
+        try (token + "\n").write(toFile: scratch.sub("token"), atomically: true, encoding: .utf8)
+        let server = try GitHTTPServer(
+            projectRoot: scratch.sub("."), token: token, requestLog: scratch.sub("requests.log"))
+        let remote = try Agent(root: scratch.sub("http-root"), repo: server.url(for: "repo/.git"))
+        let http = ["--token-file", scratch.sub("token")]
+        #expect(try remote.run("deploy", http).status == 0)
+        let cache = remote.root + "/.release-agent/repo.git"
+        for pack in try FileManager.default.contentsOfDirectory(atPath: cache + "/objects/pack")
+        where pack.hasSuffix(".pack") {
+            #expect(truncate(cache + "/objects/pack/" + pack, 100) == 0)
+        }
+        let c = try repo.commit("c")
+        let fetch = try remote.run("deploy", http)
+        #expect(fetch.status == 1, "\(fetch.stderr)")
+        #expect(fetch.stderr.contains("damaged in the git cache \(cache); delete that directory"), "\(fetch.stderr)")
+        #expect(remote.currentSHA == b)
+        try FileManager.default.removeItem(atPath: cache + "/refs")
+        let open = try remote.run("deploy", http)
+        #expect(
+            open.stderr.contains("the git cache \(cache) is damaged (no longer a git repository)"), "\(open.stderr)")
+        try FileManager.default.removeItem(atPath: cache)
+        #expect(try remote.run("deploy", http).status == 0)
+        #expect(remote.currentSHA == c)
     }
 }
