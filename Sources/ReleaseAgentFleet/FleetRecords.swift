@@ -106,10 +106,18 @@ extension EtcdClient {
     }
 
     /// Puts `head` as the fleet's, read from the remote by `host`; an error names the next try.
-    func publish(head: CommitID, keys: FleetKeys, by host: String) throws {
+    /// With `unchangedSince` (the mod revision `head` had when read; 0: absent), only if no
+    /// other host put it since: a slow reading never overwrites a newer one.
+    func publish(head: CommitID, keys: FleetKeys, by host: String, unchangedSince: Int64? = nil) throws {
         do {
-            let value = FleetHead(sha: head.hex, time: Date().timeIntervalSince1970, by: host)
-            _ = try put(keys.head, try JSONEncoder().encode(value))
+            let value = try JSONEncoder().encode(FleetHead(sha: head.hex, time: Date().timeIntervalSince1970, by: host))
+            if let unchangedSince {
+                _ = try txn(
+                    [EtcdCompare(key: keys.head, .modRevision(unchangedSince))],
+                    success: [.put(key: keys.head, value: value, lease: nil)])
+            } else {
+                _ = try put(keys.head, value)
+            }
         } catch {
             throw AgentError.environment(
                 "could not publish the head \(head.short) to the fleet (\(error)); the next poll does")

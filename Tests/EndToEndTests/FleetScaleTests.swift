@@ -269,5 +269,40 @@ struct FleetScaleTests {
             server.advertisements - before <= intervals(since: n) + hosts.count, "\(server.advertisements - before)")
         let republished = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout
         #expect(republished.contains(b), "\(republished)")
+
+        // A stale `head` (a, older than the live b) and an interval claimed by a host that
+        // never answers but vouches for it: the hosts take a, fetch the branch (c), put c over
+        // the stale head, and activate c. Before, each waited behind "a is newer and
+        // supersedes c" for the whole interval (the adversarial helper's F2).
+        let c = try repo.commit("c", files: ["app.py": DemoService.app + "\n# c\n"])
+        func claim(checked: String) throws -> Int {
+            var n = Int(Date().timeIntervalSince1970 / interval) + 1
+            if Double(n) * interval - Date().timeIntervalSince1970 < 2 { n = intervalBegins() + 1 }
+            let key = "/release-agent/shop/poll/" + String(format: "%020d", n)
+            let value = "{\"by\":\"h9\",\"time\":\(Double(n) * interval),\"checked\":\"\(checked)\"}"
+            _ = try cluster.etcdctl(["put", key, value])
+            return n
+        }
+        _ = try cluster.etcdctl(["put", "/release-agent/shop/head", "{\"sha\":\"\(a)\",\"time\":1,\"by\":\"h9\"}"])
+        n = try claim(checked: a)
+        #expect(intervalBegins() == n)
+        let fifth = try pollAll()
+        #expect(fifth.allSatisfy { $0.status == 0 }, "\(fifth.map(\.stderr))")
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == c }, "\(fifth.map(\.stdout))")
+        #expect(!fifth.contains { $0.stdout.contains("supersedes") }, "\(fifth.map(\.stdout))")
+        let fresh = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]).stdout
+        #expect(fresh.contains(c), "\(fresh)")
+
+        // A claim checked at another head than etcd's is named, not trusted: each host asks.
+        n = try claim(checked: b)
+        #expect(intervalBegins() == n)
+        let sixth = try pollAll()
+        #expect(sixth.allSatisfy { $0.status == 0 }, "\(sixth.map(\.stderr))")
+        #expect(
+            sixth.allSatisfy {
+                ($0.stdout + $0.stderr).contains(
+                    "says the branch was checked at \(b), but the fleet's head is \(c.prefix(12))")
+            }, "\(sixth.map { $0.stdout + $0.stderr })")
+        #expect(hosts.allSatisfy { $0.agent.currentSHA == c })
     }
 }

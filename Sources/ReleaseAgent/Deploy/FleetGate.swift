@@ -46,6 +46,9 @@ public protocol FleetGate: AnyObject {
     /// of `head` when it moved, else the claim marked checked. One write either way; the other
     /// hosts' cron polls go on when they see it.
     func answer(head: CommitID)
+    /// This host's fetch found `head` where the fleet's published head was `given` (stale, or
+    /// a push since): puts it, over `given` only, so the waits do not hold `head` for `given`.
+    func fetched(head: CommitID, over given: CommitID)
 }
 
 /// Who asks the remote for a cron `poll` in fleet mode.
@@ -54,7 +57,8 @@ public enum SharedPollTurn: Sendable, Equatable {
     case claimed
     /// Another host claimed it and published this head for it.
     case published(CommitID)
-    /// No sharing now (etcd out of reach, the claimer slow or gone, no poll-interval): ask.
+    /// No sharing now (etcd out of reach, the claimer slow or gone, no poll-interval): ask,
+    /// and give the gate the `answer` (it puts a moved head while etcd answers).
     case ask
 }
 

@@ -5,6 +5,9 @@ import Foundation
 /// a failure gives the slot back.
 extension Deploy {
     func admitAndActivate(_ built: Built, gate: FleetGate, url: String) throws -> DeployResult {
+        if let given = built.request.knownHead, let head = built.branchHead, head != given {
+            gate.fetched(head: head, over: given)
+        }
         do {
             try Cancellation.interruptible {
                 try gate.admit(

@@ -80,12 +80,13 @@ public struct Poll {
         switch gate.sharedPoll(every: operation.settings.pollInterval) {
         case .published(let head):
             return (head, true)
-        case .claimed:
+        case .claimed, .ask:
+            // The gate puts what this host read when the fleet's head differs (and, as the
+            // interval's claimer, marks the claim checked when it does not); with etcd out of
+            // reach it writes nothing.
             let head = try lookAtRemote(url: url, local: nil, trigger: trigger)
             gate.answer(head: head)
             return (head, false)
-        case .ask:
-            return (try lookAtRemote(url: url, local: nil, trigger: trigger), false)
         }
     }
 
