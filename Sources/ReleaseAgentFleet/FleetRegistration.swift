@@ -40,6 +40,14 @@ struct FleetRegistration {
                 continue
             }
             let old = try? JSONDecoder().decode(HostRecord.self, from: holder.value)
+            if let old, let pid = old.pid, isOwnLive(old) {
+                // Not a twin: another run on this root (a cron `poll` still waiting in line when
+                // the next one starts). Busy, like the lock: `poll` exits 0, `deploy` 75.
+                throw AgentError(
+                    .busy,
+                    "another release-agent run on this root (pid \(pid)) is in fleet '\(fleet.name)' for host-id '\(fleet.hostID)'; this run stops (it goes on by itself)"
+                )
+            }
             guard let old, isOwnStale(old) else {
                 let holderText =
                     old.map { " (pid \($0.pid.map(String.init) ?? "?") under \(($0.root ?? "?").terminalSafe))" } ?? ""
@@ -53,6 +61,14 @@ struct FleetRegistration {
             if taken.succeeded { return }
         }
         throw FleetFailure("\(key) kept changing while this host registered; try again")
+    }
+
+    /// Held by another process of this host-id from this root on this machine, still running.
+    private func isOwnLive(_ old: HostRecord) -> Bool {
+        guard old.machine == Self.machine, old.root == layout.root, let pid = old.pid, pid != getpid() else {
+            return false
+        }
+        return Self.isAgentRunning(pid)
     }
 
     /// Left by this host-id from this root on this machine, by a process that is gone.

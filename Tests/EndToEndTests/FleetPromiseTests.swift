@@ -42,6 +42,11 @@ struct FleetPromiseTests {
         #expect(eventually(timeout: 60) { logText(log).contains("start h1 \(bad)") })
         let waiters = try hosts.dropFirst().map { try $0.deploy() }
         #expect(eventually(timeout: 60) { hosts.dropFirst().allSatisfy { $0.phase == "waiting-slot" } })
+        // The next cron poll on a root whose run waits in line is busy, exit 0: not a twin (it
+        // said "give each host its own host-id", exit 2, found by the adversarial helper).
+        let overlap = try hosts[1].agent.run("poll", hosts[1].arguments)
+        #expect(overlap.status == 0, "\(overlap.stderr)")
+        #expect(!overlap.stderr.contains("own host-id"), "\(overlap.stderr)")
         unhold(hosts[0])
         #expect(try first.wait(timeout: 90).status == 1)
         for (host, waiter) in zip(hosts.dropFirst(), waiters) {
