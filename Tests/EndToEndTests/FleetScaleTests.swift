@@ -112,7 +112,10 @@ struct FleetScaleTests {
         let repo = try GitFixture(at: scratch.sub("repo"))
         let log = scratch.sub("activations.log")
         let hosts = try (1...3).map {
-            try Host("w\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log, extra: [])
+            // The hook's hold (below) outlasts the default 10 s hook timeout of the fixture.
+            try Host(
+                "w\($0)", scratch: scratch, repo: repo, etcd: cluster.endpoints, log: log,
+                extra: ["--hook-timeout", "40s"])
         }
         defer { hosts.forEach { DemoService.stopAll(root: $0.agent.root) } }
         let a = try repo.commit("a", files: ["app.py": DemoService.app])
@@ -136,6 +139,44 @@ struct FleetScaleTests {
         let head = try cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"])
         #expect(head.stdout.contains(b) && head.stdout.contains(#""by":"w2""#), "\(head.stdout)")
         #expect(peak(activations(log).filter { $0.sha == b }) == 1)
+
+        // A webhook to a host that waits in line is published at once, not when its wait
+        // ends: the hosts waiting for the older sha move on to the newer one, the receiver
+        // too. Before, w2 and w3 activated c, already superseded (the adversarial helper).
+        func webhook(_ serve: ServeProcess, _ sha: String) throws {
+            let body = try JSONSerialization.data(withJSONObject: [
+                "ref": "refs/heads/main", "after": sha, "deleted": false,
+            ])
+            var headers = headers
+            headers["X-GitHub-Delivery"] = UUID().uuidString
+            let reply = try TestHTTP.send("POST", serve.base + "/webhook", headers: headers, body: body)
+            #expect(reply.status == 202, "\(reply.status) \(reply.body)")
+        }
+        // Whichever host takes the slot for c holds it (each hook holds while HOLD is there).
+        let holds = hosts.map { $0.agent.root + "/HOLD" }
+        for file in holds { FileManager.default.createFile(atPath: file, contents: nil) }
+        let c = try repo.commit("c")
+        try webhook(serves[0], c)
+        #expect(
+            eventually(timeout: 60) { hosts.filter { $0.phase == "waiting-slot" }.count == 2 },
+            "\(hosts.map { "\($0.id): \($0.phase ?? "-") \($0.detail ?? "-")" })")
+        let holder = try #require(hosts.firstIndex { $0.phase != "waiting-slot" })
+        let receiver = try #require(hosts.indices.first { $0 != holder })
+        let d = try repo.commit("d")
+        try webhook(serves[receiver], d)
+        #expect(
+            eventually(timeout: 20) {
+                (try? cluster.etcdctl(["get", "/release-agent/shop/head", "--print-value-only"]))?.stdout.contains(d)
+                    == true
+            }, "the webhook's head was not published while its receiver waited")
+        // Published while the holder still held the slot (the hook's hold lasts at most 30 s).
+        let holderID = hosts[holder].id
+        let ended = (try? String(contentsOfFile: log, encoding: .utf8))?.contains("end \(holderID) \(c)") ?? false
+        #expect(!ended, "\(holderID) ended its activation of c before d was published: the check proves nothing")
+        for file in holds { unlink(file) }
+        #expect(eventually(timeout: 90) { hosts.allSatisfy { $0.agent.currentSHA == d } })
+        let started = activations(log)
+        #expect(!started.contains { $0.sha == c && $0.host != holderID }, "\(started.filter { $0.sha == c })")
         for serve in serves { _ = try serve.stop() }
     }
 

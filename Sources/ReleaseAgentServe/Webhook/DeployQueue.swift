@@ -30,6 +30,8 @@ public actor DeployQueue {
     /// Fleet mode: told each head this serve read from the remote (it publishes it).
     private let sawHead: (@Sendable (CommitID) -> Void)?
     private var running = false
+    /// A webhook's head is being read to publish it (`webhook`).
+    private var announcing = false
     private var closed = false
     private var ready = false
     private var lastResult: String?
@@ -92,6 +94,33 @@ public actor DeployQueue {
         guard !closed else { return }
         continuation.yield(DeployTrigger(source: source, knownHead: knownHead))
     }
+
+    /// A webhook's trigger. In fleet mode, while a deploy runs here (a wait in line can last
+    /// minutes), the head the push made is read from the remote and published now, not when
+    /// that deploy ends: the hosts waiting in line for an older sha see it superseded instead
+    /// of activating it (SPEC: "A webhook reaching any host publishes the head it then reads
+    /// from the remote itself"; the adversarial helper saw them activate the older sha, this
+    /// host included). One look at a time; bounded by the remote's timeouts.
+    func webhook(_ source: String) {
+        trigger(source)
+        guard running, !announcing, let sawHead, !closed else { return }
+        announcing = true
+        let settings = self.settings
+        let capabilities = self.capabilities
+        Task {
+            let head = try? await Self.onPool { () -> CommitID? in
+                guard let url = try? RemoteURL.normalize(settings.requireRepo()) else { return nil }
+                if let local = LocalRefs.branchHead(repository: url, branch: settings.branch) { return local }
+                return
+                    (try? capabilities.askRemoteHead(
+                        url: url, branch: settings.branch, credentials: settings.credentials)) ?? nil
+            }
+            if let head = head ?? nil { sawHead(head) }
+            self.announced()
+        }
+    }
+
+    private func announced() { announcing = false }
 
     /// Stops taking triggers (shutdown): the loop ends after the deploy that runs.
     func close() {

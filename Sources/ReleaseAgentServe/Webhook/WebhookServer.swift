@@ -70,7 +70,7 @@ struct WebhookServer {
             if let delivery, await deliveries.seen(delivery) {
                 return Self.json(.ok, #"{"duplicate":true}"#)
             }
-            await queue.trigger(source)
+            await queue.webhook(source)
             if let pause = PauseState.read(settings.layout) {
                 // Remembered by the queue: `resume` deploys the newest head at once.
                 let body =
